@@ -1,0 +1,3 @@
+"""rlwhf: Reinforcement Learning With Honesty and Feedback."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from rlwhf.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,6 @@
+"""`rlwhf model`: placeholder until its issue lands (the helper that owns it replaces this file)."""
+
+
+def register(sub):
+    p = sub.add_parser("model", help="(model: not built yet)")
+    p.set_defaults(group_parser=p)

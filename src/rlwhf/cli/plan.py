@@ -1,0 +1,6 @@
+"""`rlwhf plan`: placeholder until its issue lands (the helper that owns it replaces this file)."""
+
+
+def register(sub):
+    p = sub.add_parser("plan", help="(plan: not built yet)")
+    p.set_defaults(group_parser=p)

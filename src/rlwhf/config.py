@@ -1,0 +1,114 @@
+"""Typed configs are the single source of truth: CLI flags are derived from dataclass fields.
+
+A field's `metadata` may carry `help`, `flag` (override the flag name), `choices`, `nargs` and
+`positional`. `add_arguments(parser, Cls)` writes the flags; `from_namespace(Cls, ns)` builds the
+config back and runs its `_check_*` methods.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any
+
+from rlwhf.errors import RlwhfError
+
+
+def configs_dir() -> Path:
+    """The project's `configs/` folder: shipped in the wheel as rlwhf/_configs, or the repo's own."""
+    packaged = Path(__file__).parent / "_configs"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "configs"
+
+
+def repo_root() -> Path | None:
+    """The source checkout (editable install), or None for a wheel install."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def load_preset(path: str | Path | None = None) -> dict:
+    """The canonical preset `configs/transformer-lab/grpo_config.yaml` (or another file)."""
+    import yaml
+
+    path = Path(path) if path else configs_dir() / "transformer-lab" / "grpo_config.yaml"
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise RlwhfError(f"{path}: preset not found") from None
+    except yaml.YAMLError as exc:
+        raise RlwhfError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise RlwhfError(f"{path}: the preset must be a mapping")
+    return data
+
+
+def _unwrap(tp: Any) -> tuple[Any, bool]:
+    """(inner type, is_optional) for `X | None` / Optional[X]."""
+    args = typing.get_args(tp)
+    if type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return (rest[0] if len(rest) == 1 else Any), True
+    return tp, False
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    """Add one flag per dataclass field of `cls` (help text from field metadata)."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("cli") is False:
+            continue
+        tp, _ = _unwrap(hints[f.name])
+        meta = f.metadata
+        kwargs: dict[str, Any] = {"help": meta.get("help", "")}
+        if "choices" in meta:
+            kwargs["choices"] = meta["choices"]
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        )
+        origin = typing.get_origin(tp)
+        if tp is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+            kwargs["default"] = default
+        elif origin in (list, tuple):
+            inner = typing.get_args(tp)[0] if typing.get_args(tp) else str
+            kwargs["nargs"] = meta.get("nargs", "+")
+            kwargs["type"] = inner
+            kwargs["default"] = default
+        else:
+            kwargs["type"] = tp if tp in (int, float, str) else str
+            kwargs["default"] = default
+        if kwargs.get("help") and default not in (None, [], ()) and tp is not bool:
+            kwargs["help"] += f" (default: {default})"
+        if meta.get("positional"):
+            kwargs.pop("default", None) if f.default is dataclasses.MISSING else None
+            if f.default is not dataclasses.MISSING:
+                kwargs["nargs"] = "?"
+            parser.add_argument(f.name, **kwargs)
+        else:
+            flags = meta.get("flags") or [meta.get("flag", "--" + f.name.replace("_", "-"))]
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            if required and tp is not bool:
+                kwargs["required"] = True
+            parser.add_argument(*flags, dest=f.name, **kwargs)
+
+
+def from_namespace(cls: type, ns: argparse.Namespace, **overrides):
+    """Build `cls` from parsed flags (fields absent from `ns` keep their defaults) and check it."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in vars(ns).items() if k in names}
+    values.update(overrides)
+    obj = cls(**values)
+    check(obj)
+    return obj
+
+
+def check(obj) -> None:
+    """Run every `_check_*` method of a config; each raises RlwhfError on a bad value."""
+    for name in sorted(dir(obj)):
+        if name.startswith("_check_"):
+            getattr(obj, name)()
