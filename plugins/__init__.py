@@ -1,0 +1,1 @@
+"""Transformer Lab plugins: thin shims over the rlwhf package."""
