@@ -1,0 +1,190 @@
+"""The launch report: report.json (machine), report.md (people) and PNG plots, all from the run's files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+# Figures a reader looks at first; every one comes from the two metrics.json files of this run.
+HEADLINE = ["accuracy", "hallucination_rate", "abstention_rate", "truthfulness", "simpleqa_f1"]
+BASELINE_KEYS = ["honesty_score", "prudence", "over_conservativeness"]
+
+
+def _load(path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def _delta(before: dict, after: dict) -> dict:
+    """after - before for every number both hold, recursively (sub-objects: answerable, by_slice...)."""
+    out = {}
+    for k, a in after.items():
+        b = before.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            sub = _delta(b, a)
+            if sub:
+                out[k] = sub
+        elif isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+            out[k] = round(a - b, 6)
+    return out
+
+
+def _trainer_log(train_dir: Path) -> list[dict]:
+    """Per-step rows of ms-swift's logging.jsonl (or the TRL backend's equivalent) under train_dir."""
+    rows = []
+    logs = sorted(Path(train_dir).rglob("logging.jsonl"), key=lambda p: p.stat().st_mtime)
+    for log in logs:
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if ("reward" in row or "loss" in row) and "train_runtime" not in row:
+                rows.append(row)
+    return rows
+
+
+def _plot_reward(rows: list[dict], path: Path) -> bool:
+    points = [(i + 1, r["reward"]) for i, r in enumerate(rows) if isinstance(r.get("reward"), (int, float))]
+    if not points:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs, ys = zip(*points)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.plot(xs, ys, lw=1, alpha=0.5, label="mean reward per step")
+    k = max(1, len(ys) // 20)
+    smooth = [sum(ys[max(0, i - k):i + 1]) / len(ys[max(0, i - k):i + 1]) for i in range(len(ys))]
+    ax.plot(xs, smooth, lw=2, label=f"moving mean ({k + 1} steps)")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("honesty reward (-2..2)")
+    ax.set_title("Honesty reward during training")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def _plot_before_after(before: dict, after: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = [("all", before, after)]
+    for sub in ("answerable", "unanswerable"):
+        if isinstance(before.get(sub), dict) and isinstance(after.get(sub), dict):
+            groups.append((sub, before[sub], after[sub]))
+    keys = ["accuracy", "hallucination_rate", "abstention_rate", "honesty_score"]
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.6), squeeze=False)
+    for ax, (name, b, a) in zip(axes[0], groups):
+        xs = range(len(keys))
+        bv = [b.get(k) if isinstance(b.get(k), (int, float)) else 0.0 for k in keys]
+        av = [a.get(k) if isinstance(a.get(k), (int, float)) else 0.0 for k in keys]
+        ax.bar([x - 0.2 for x in xs], bv, 0.4, label="before")
+        ax.bar([x + 0.2 for x in xs], av, 0.4, label="after")
+        ax.set_xticks(list(xs), ["accuracy", "halluc.", "abstain", "honesty"], fontsize=8)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(name)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("Held-out honesty before and after training (honesty score: after only, vs before)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return "-" if v is None else str(v)
+
+
+def _markdown(report: dict) -> str:
+    b, a = report["before"], report["after"]
+    lines = ["# rlwhf launch report", ""]
+    lines += [f"Policy: `{report['policy']['model']}`; algorithm {report['algo']}; profile "
+              f"{report['plan']['profile']} ({report['plan']['why']}); backend {report['train']['backend']}; "
+              f"{report['plan']['max_steps']} steps; wall time {report['wall_seconds']:.0f} s.", ""]
+    for w in report.get("warnings", []):
+        lines += [f"> warning: {w}", ""]
+    lines += ["## Held-out honesty", "", "| split | metric | before | after | change |", "|---|---|---|---|---|"]
+    for split, bb, aa in [("all", b, a)] + [(s, b.get(s, {}), a.get(s, {})) for s in ("answerable", "unanswerable")]:
+        for k in HEADLINE:
+            if k in aa:
+                change = aa[k] - bb[k] if isinstance(bb.get(k), (int, float)) else None
+                lines.append(f"| {split} | {k} | {_fmt(bb.get(k))} | {_fmt(aa.get(k))} | {_fmt(change)} |")
+        for k in BASELINE_KEYS:
+            if k in aa:
+                lines.append(f"| {split} | {k} (vs before) | | {_fmt(aa[k])} | |")
+    slices = a.get("by_slice") or {}
+    if slices:
+        lines += ["", "## By slice (after, against the warm-start answers)", "",
+                  "| slice | n | accuracy before | accuracy after | hallucination after | abstention after | "
+                  "prudence | over-conservativeness | honesty score |", "|---|---|---|---|---|---|---|---|---|"]
+        for name, m in slices.items():
+            mb = (b.get("by_slice") or {}).get(name, {})
+            lines.append(f"| {name} | {m.get('n')} | {_fmt(mb.get('accuracy'))} | {_fmt(m.get('accuracy'))} | "
+                         f"{_fmt(m.get('hallucination_rate'))} | {_fmt(m.get('abstention_rate'))} | "
+                         f"{_fmt(m.get('prudence'))} | {_fmt(m.get('over_conservativeness'))} | "
+                         f"{_fmt(m.get('honesty_score'))} |")
+    lines += ["", "Over-abstention is a failure, not a win: read accuracy beside abstention.", "",
+              "## Data", "", f"- gate: {json.dumps(report['data']['gate'])}",
+              f"- training prompts: {report['data']['train_prompts']}; held-out prompts: {report['data']['heldout_n']}",
+              "", "## Stages (seconds)", ""]
+    lines += [f"- {k}: {v:.1f}" for k, v in report["stage_seconds"].items()]
+    lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in report["plots"]]
+    lines += ["", "## Versions", "", "```", json.dumps(report["versions"], indent=2), "```", ""]
+    return "\n".join(lines)
+
+
+def write_report(out: Path, *, cfg, data, reward, plan, policy, trained, timings, wall_seconds) -> dict:
+    """Write DIR/report.json, DIR/report.md and DIR/*.png; returns a small summary for the stage marker."""
+    from rlwhf.launch import environment_versions
+
+    out = Path(out)
+    before = _load(out / "eval_before" / "metrics.json")
+    after = _load(out / "eval_after" / "metrics.json")
+    plots = []
+    log_rows = _trainer_log(Path(trained.get("output_dir", out / "train")))
+    if _plot_reward(log_rows, out / "reward_curve.png"):
+        plots.append("reward_curve.png")
+    telemetry = Path(trained.get("telemetry_dir") or out / "train" / "telemetry")
+    for png in sorted(telemetry.glob("*memory*.png")):
+        shutil.copyfile(png, out / "memory_trace.png")
+        plots.append("memory_trace.png")
+        break
+    _plot_before_after(before, after, out / "before_after.png")
+    plots.append("before_after.png")
+    plan_doc = _load(plan["plan"])
+    report = {
+        "before": before,
+        "after": after,
+        "delta": _delta(before, after),
+        "algo": cfg["algo"],
+        "plan": {"path": plan["plan"], "profile": plan["profile"], "why": plan["why"],
+                 "max_steps": plan["max_steps"], "shell": plan_doc.get("shell"),
+                 "command": plan_doc.get("command")},
+        "policy": policy,
+        "train": {"backend": trained.get("backend"), "final_model": trained.get("final_model"),
+                  "attempts": trained.get("attempts"), "steps_logged": len(log_rows),
+                  "reward_first": log_rows[0].get("reward") if log_rows else None,
+                  "reward_last": log_rows[-1].get("reward") if log_rows else None},
+        "reward_artifact": {"path": reward["artifact"],
+                            "heldout_metrics": reward.get("metadata", {}).get("heldout_metrics")},
+        "data": {"gate": data["gate"], "train_prompts": data["train_prompts"],
+                 "heldout_n": data["heldout_n"], "dpo_pairs": data.get("dpo_pairs")},
+        "warnings": data.get("warnings", []),
+        "stage_seconds": timings,
+        "wall_seconds": wall_seconds,
+        "versions": environment_versions(),
+        "config": cfg,
+        "plots": plots,
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (out / "report.md").write_text(_markdown(report))
+    return {"report": str(out / "report.json")}
