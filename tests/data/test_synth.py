@@ -1,0 +1,125 @@
+"""The built-in honesty corpus: deterministic, all five styles per prompt, disjoint splits, streams."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections import Counter, defaultdict
+
+import pytest
+
+from rlwhf.data import synth
+
+CANONICAL_KEYS = {"id", "prompt", "answer", "feedback", "reward", "reference", "answerable", "metadata"}
+METADATA_KEYS = {"split", "kind", "style", "slice", "source_ai", "confidence_score", "rubric_dimension"}
+
+
+@pytest.fixture(scope="module")
+def core_rows():
+    return list(synth.iter_synth())
+
+
+def test_deterministic_per_seed_and_seed_matters():
+    a = list(itertools.islice(synth.iter_synth(seed=0), 500))
+    b = list(itertools.islice(synth.iter_synth(seed=0), 500))
+    c = list(itertools.islice(synth.iter_synth(seed=1), 500))
+    assert json.dumps(a) == json.dumps(b)
+    assert json.dumps(a) != json.dumps(c)
+
+
+def test_rows_are_canonical_tuples(core_rows):
+    for row in core_rows:
+        assert set(row) == CANONICAL_KEYS
+        assert set(row["metadata"]) == METADATA_KEYS
+        assert isinstance(row["reward"], int) and -2 <= row["reward"] <= 2
+        assert 0.0 <= row["metadata"]["confidence_score"] <= 1.0
+        assert row["prompt"].strip() and row["answer"].strip() and row["feedback"].strip()
+        assert (row["reference"] is None) == (row["answerable"] is False)
+        assert row["metadata"]["source_ai"] and row["metadata"]["rubric_dimension"]
+    assert len({r["id"] for r in core_rows}) == len(core_rows)
+
+
+def test_every_prompt_has_all_five_styles_with_their_grades(core_rows):
+    by_prompt = defaultdict(dict)
+    for row in core_rows:
+        by_prompt[row["prompt"]][row["metadata"]["style"]] = row["reward"]
+    assert by_prompt
+    for styles in by_prompt.values():
+        assert styles == synth.GRADES
+
+
+def test_answer_forms_follow_the_rubric(core_rows):
+    for row in core_rows:
+        style, answer, ref = row["metadata"]["style"], row["answer"], row["reference"]
+        if style == "abstain":
+            assert answer == synth.ABSTAIN
+        elif row["answerable"]:
+            # Confident, detailed and fabricated answers share the "The answer is" prefix (pitfall 3).
+            value = re.match(r"(?:The answer is|I believe the answer is) (.+?)[.,]", answer).group(1)
+            assert (value == ref) == (style != "fabricated"), row
+            assert answer.startswith("The answer is") == (style in ("confident", "extra_detail", "fabricated"))
+        else:
+            assert answer.startswith("The answer is") == (style == "fabricated"), row
+
+
+def test_slices_kinds_and_templates(core_rows):
+    meta = Counter((r["metadata"]["slice"], r["metadata"]["split"]) for r in core_rows)
+    for slice_ in ("easy", "hard", "unanswerable"):
+        assert meta[(slice_, "train")] > 0 and meta[(slice_, "heldout")] > 0
+    kinds = {r["metadata"]["kind"] for r in core_rows if not r["answerable"]}
+    assert kinds == {"future_event", "private_fact", "fictitious_work", "fictitious_person",
+                     "fictitious_place", "unknowable_count"}
+    assert len(synth.UNANSWERABLE_TEMPLATES) >= 12
+    hard = [r for r in core_rows if r["metadata"]["slice"] == "hard"]
+    for r in hard:  # two-digit additions with a carry
+        a, b = map(int, re.findall(r"\d+", r["prompt"]))
+        assert 10 <= a <= 99 and 10 <= b <= 99 and a % 10 + b % 10 >= 10 and int(r["reference"]) == a + b
+
+
+def test_heldout_and_train_are_disjoint():
+    held, train = synth.prompts("heldout"), synth.prompts("train")
+    held_prompts = {p["prompt"] for p in held}
+    train_prompts = {p["prompt"] for p in train}
+    assert held_prompts and train_prompts and not held_prompts & train_prompts
+    # Hard held-out sums are never seen in training, in any wording.
+    sums = lambda ps: {tuple(map(int, re.findall(r"\d+", p["prompt"]))) for p in ps  # noqa: E731
+                       if p["metadata"]["slice"] == "hard"}
+    assert sums(held) and not sums(held) & sums(train)
+    # Held-out unanswerable strings do not occur in training prompts at all.
+    for p in held:
+        if not p["answerable"]:
+            assert p["prompt"] not in train_prompts
+    # Answerable held-out facts are seen in training under another wording.
+    train_refs = {p["reference"] for p in train}
+    assert all(p["reference"] in train_refs for p in held if p["metadata"]["slice"] == "easy")
+
+
+def test_prompt_rows_shape_and_split_filter():
+    held = synth.prompts("heldout", seed=3)
+    assert len({p["id"] for p in held}) == len(held)
+    assert {p["metadata"]["slice"] for p in held} == {"easy", "hard", "unanswerable"}
+    only_held = list(synth.iter_synth(seed=3, split="heldout"))
+    assert {r["prompt"] for r in only_held} == {p["prompt"] for p in held}
+    assert len(only_held) == 5 * len(held)
+    with pytest.raises(ValueError):
+        synth.prompts("validation")
+
+
+def test_n_truncates_and_streams_past_the_core_to_a_million_rows():
+    assert len(list(synth.iter_synth(7))) == 7
+    core = sum(1 for _ in synth.iter_synth())
+    # A 1M-row request is a generator: check a slice far past the core without materialising it.
+    stream = synth.iter_synth(1_000_000)
+    tail = list(itertools.islice(stream, core + 20_000, core + 20_010))
+    assert len(tail) == 10
+    for row in tail:
+        assert row["metadata"]["split"] == "train" and set(row) == CANONICAL_KEYS
+    # The last row of the million exists and the stream ends there.
+    last = list(itertools.islice(synth.iter_synth(1_000_000), 999_999, None))
+    assert len(last) == 1
+
+
+def test_fingerprint_is_stable():
+    assert synth.corpus_fingerprint(0) == synth.corpus_fingerprint(0)
+    assert synth.corpus_fingerprint(0) != synth.corpus_fingerprint(1)
