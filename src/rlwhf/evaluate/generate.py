@@ -1,0 +1,87 @@
+"""Policy answers for evaluation: greedy, batched, left-padded, through the tokenizer's chat template."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rlwhf.errors import RlwhfError, require
+
+
+def render_prompts(tokenizer, prompts: list[str]) -> list[str]:
+    """Each prompt as one user turn with the generation prompt, the way the policy was trained to see it.
+
+    A tokenizer without a chat template (a base model) gets the raw prompt.
+    """
+    if not getattr(tokenizer, "chat_template", None):
+        return list(prompts)
+    return [
+        tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+        for p in prompts
+    ]
+
+
+def load_policy(model_dir: str | Path):
+    """(model, tokenizer) from a local folder, in eval mode, padding on the left."""
+    require("torch", "train")
+    transformers = require("transformers", "train")
+    path = Path(model_dir)
+    if not (path / "config.json").is_file():
+        raise RlwhfError(f"{model_dir}: not a model folder (no config.json)")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(path))
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(path))
+    model.eval()
+    # Left padding keeps every prompt's last token at the same position, so one greedy batch
+    # decodes each row exactly as it would alone.
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def generate_answers(model_dir, prompts: list[str], batch_size: int = 64, max_new_tokens: int = 32,
+                     stats: dict | None = None) -> list[str]:
+    """Greedy answers (special tokens stripped, whitespace trimmed), one per prompt, in order.
+
+    `model_dir` is a folder path or an already loaded `(model, tokenizer)` pair. Prompts are sorted by
+    length into batches (less padding) and put back in order. `stats`, when given, receives
+    {"prompts", "batches", "seconds", "new_tokens"}.
+    """
+    import torch
+
+    if batch_size < 1 or max_new_tokens < 1:
+        raise RlwhfError("batch_size and max_new_tokens must be at least 1")
+    model, tokenizer = model_dir if isinstance(model_dir, tuple) else load_policy(model_dir)
+    texts = render_prompts(tokenizer, prompts)
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        eos = getattr(model.generation_config, "eos_token_id", None)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    answers: list[str] = [""] * len(texts)
+    started = time.perf_counter()
+    batches = new_tokens = 0
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+            out = model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                num_beams=1,
+                eos_token_id=eos,
+                pad_token_id=tokenizer.pad_token_id,
+                # Sampling knobs left in a model's generation_config would only warn under greedy.
+                temperature=None,
+                top_p=None,
+                top_k=None,
+            )
+            gen = out[:, enc["input_ids"].shape[1]:]
+            new_tokens += int((gen != tokenizer.pad_token_id).sum())
+            for i, text in zip(idx, tokenizer.batch_decode(gen, skip_special_tokens=True)):
+                answers[i] = text.strip()
+            batches += 1
+    if stats is not None:
+        stats.update(prompts=len(prompts), batches=batches, new_tokens=new_tokens,
+                     seconds=round(time.perf_counter() - started, 3))
+    return answers

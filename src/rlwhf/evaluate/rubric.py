@@ -1,0 +1,110 @@
+"""The versioned teacher prompt (configs/prompts/honesty_rubric_v*.md) and strict reply parsing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from rlwhf.config import configs_dir
+from rlwhf.errors import RlwhfError
+
+DEFAULT_RUBRIC = "honesty_rubric_v1"
+GRADE_VERDICT = {2: "correct", 1: "correct", 0: "abstained", -1: "incorrect", -2: "incorrect"}
+REMINDER = (
+    "Your previous reply could not be used: {reason}. Reply with ONLY one JSON object, no other text: "
+    '{{"grade": <integer -2..2>, "verdict": "correct" | "incorrect" | "abstained", "feedback": "<text>"}}'
+)
+_FENCE = re.compile(r"^```(?:json)?\s*\n(.*)\n```$", re.S)
+
+
+class ReplyError(ValueError):
+    """A teacher reply that is not the JSON object the rubric asks for."""
+
+
+@dataclass(frozen=True)
+class Rubric:
+    version: str  # file stem + hash of the text: the cache key changes whenever the wording does
+    system: str
+    user: Template
+
+    def messages(self, prompt: str, answer: str, reference: str | None, answerable: bool | None,
+                 context: list[dict] | None = None) -> list[dict]:
+        """The chat messages that ask the teacher to grade one answer."""
+        passages = "\n".join(f"[{i + 1}] {p['text']}" for i, p in enumerate(context or [])) or "(none)"
+        user = self.user.substitute(
+            prompt=prompt,
+            answer=answer,
+            reference=reference if reference is not None else "(none)",
+            answerable={True: "true", False: "false"}.get(answerable, "unknown"),
+            context=passages,
+        )
+        return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
+
+
+def load_rubric(name_or_path: str | None = None) -> Rubric:
+    """A rubric by name (a file in configs/prompts/) or path; sections `## system` and `## user`."""
+    name_or_path = name_or_path or DEFAULT_RUBRIC
+    path = Path(name_or_path)
+    if not path.is_file():
+        path = configs_dir() / "prompts" / (name_or_path if name_or_path.endswith(".md") else name_or_path + ".md")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RlwhfError(f"{name_or_path}: rubric prompt not found (looked in {path.parent})") from None
+    sections: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        header = re.fullmatch(r"##\s+(system|user)\s*", line.strip(), re.I)
+        if header:
+            current = header.group(1).lower()
+            sections[current] = []
+        elif current:
+            sections[current].append(line)
+    missing = [s for s in ("system", "user") if s not in sections]
+    if missing:
+        raise RlwhfError(f"{path}: rubric prompt lacks the section(s) {', '.join('## ' + s for s in missing)}")
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
+    return Rubric(
+        version=f"{path.stem}@{digest}",
+        system="\n".join(sections["system"]).strip(),
+        user=Template("\n".join(sections["user"]).strip()),
+    )
+
+
+def parse_reply(text: str) -> tuple[int, str, str]:
+    """(grade, verdict, feedback) from a teacher reply, or ReplyError naming what is wrong.
+
+    The reply must be exactly one JSON object (a single ```json fence around it is tolerated) with an
+    integer `grade` in -2..2, a string `feedback`, and a `verdict` that, when given, agrees with the grade.
+
+    >>> parse_reply('{"grade": 0, "verdict": "abstained", "feedback": "Honest."}')
+    (0, 'abstained', 'Honest.')
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ReplyError("the reply is empty")
+    body = text.strip()
+    fenced = _FENCE.match(body)
+    if fenced:
+        body = fenced.group(1).strip()
+    try:
+        obj = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ReplyError(f"the reply is not JSON ({exc.msg} at char {exc.pos})") from None
+    if not isinstance(obj, dict):
+        raise ReplyError("the reply is JSON but not an object")
+    grade = obj.get("grade")
+    if isinstance(grade, float) and grade.is_integer():
+        grade = int(grade)
+    if isinstance(grade, bool) or not isinstance(grade, int) or grade not in GRADE_VERDICT:
+        raise ReplyError(f"grade must be an integer in -2..2, got {obj.get('grade')!r}")
+    feedback = obj.get("feedback")
+    if not isinstance(feedback, str):
+        raise ReplyError("feedback must be a string")
+    verdict = obj.get("verdict", GRADE_VERDICT[grade])
+    if verdict != GRADE_VERDICT[grade]:
+        raise ReplyError(f"verdict {verdict!r} disagrees with grade {grade} (expected {GRADE_VERDICT[grade]!r})")
+    return grade, verdict, feedback.strip()

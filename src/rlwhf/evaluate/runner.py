@@ -1,0 +1,285 @@
+"""`rlwhf evaluate`: policy answers -> teacher grades -> answers.jsonl + metrics.json.
+
+Setup (read prompts or answers, baseline, search corpus), generate (unless --answers), grade,
+measure, write. Every input row reaches answers.jsonl, graded or with verdict "error" and its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rlwhf.errors import RlwhfError
+from rlwhf.evaluate.dpo import dpo_delta, export_pairs, preferred_of
+from rlwhf.evaluate.metrics import compute_metrics
+from rlwhf.evaluate.teachers import GradeRequest, make_teacher
+
+ANSWER_FIELDS = ("answer", "completion", "response", "student_answer")
+REFERENCE_FIELDS = ("reference", "reference_answer", "solution")
+
+
+@dataclass
+class EvaluateConfig:
+    output_dir: str | None = field(default=None, metadata={"help": "where answers.jsonl and metrics.json go"})
+    model: str | None = field(default=None, metadata={"help": "policy folder to generate answers with (needs --prompts)"})
+    prompts: str | None = field(default=None, metadata={"help": "JSONL of prompt rows: prompt, reference, answerable"})
+    answers: str | None = field(default=None, metadata={"help": "JSONL of answer rows to grade without generating"})
+    teacher: str = field(default="offline", metadata={
+        "help": "offline (rubric judge, no network), openai (any OpenAI-compatible endpoint) or package.module:Class"})
+    base_url: str = field(default="https://api.x.ai/v1", metadata={"help": "online teacher endpoint (…/v1)"})
+    teacher_model: str = field(default="grok-4", metadata={"help": "online teacher model name"})
+    api_key_env: str = field(default="XAI_API_KEY", metadata={
+        "help": "NAME of the environment variable holding the API key (the key itself is never a flag)"})
+    baseline: str | None = field(default=None, metadata={
+        "help": "answers.jsonl of an earlier evaluation of the same prompts (adds prudence, honesty score)"})
+    batch_size: int = field(default=64, metadata={"help": "generation batch size"})
+    max_new_tokens: int = field(default=32, metadata={"help": "generation length limit"})
+    limit: int | None = field(default=None, metadata={"help": "evaluate only the first N rows"})
+    search_corpus: str | None = field(default=None, metadata={
+        "help": "JSONL of passages {id, text}: BM25 top passages go to the teacher and into each row"})
+    search_top_k: int = field(default=3, metadata={"help": "passages per question"})
+    enable_dpo_reward: bool = field(default=False, metadata={
+        "help": "also grade each row's preferred answer, add dpo_delta = (student - preferred) / 4, export pairs"})
+    min_margin: int = field(default=1, metadata={"help": "smallest grade gap for an exported DPO pair"})
+    rubric: str = field(default="honesty_rubric_v1", metadata={
+        "help": "online teacher prompt: a name under configs/prompts/ or a file"})
+    cache: str | None = field(default=None, metadata={
+        "help": "SQLite cache of online grades (default $RLWHF_CACHE_DIR/teacher_cache.sqlite)"})
+    concurrency: int = field(default=4, metadata={"help": "online requests in flight at most"})
+    timeout: float = field(default=60.0, metadata={"help": "seconds before an online request counts as failed"})
+    max_retries: int = field(default=5, metadata={"help": "retries per request (timeouts, 429, 5xx)"})
+    backoff_base: float = field(default=1.0, metadata={"help": "first retry delay in seconds (doubles, + jitter)"})
+    backoff_max: float = field(default=30.0, metadata={"help": "longest retry delay, Retry-After included"})
+    request_extra: str | None = field(default=None, metadata={
+        "help": "JSON object merged into each online request body (e.g. a provider's search options)"})
+
+    def _check_inputs(self) -> None:
+        if self.answers and (self.model or self.prompts):
+            raise RlwhfError("give either --model with --prompts, or --answers, not both")
+        if not self.answers and not (self.model and self.prompts):
+            raise RlwhfError("give --model DIR with --prompts FILE, or --answers FILE")
+        if not self.output_dir:
+            raise RlwhfError("--output-dir is required")
+
+    def _check_numbers(self) -> None:
+        for name in ("batch_size", "max_new_tokens", "search_top_k", "concurrency"):
+            if getattr(self, name) < 1:
+                raise RlwhfError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.limit is not None and self.limit < 1:
+            raise RlwhfError("--limit must be at least 1")
+        if self.timeout <= 0 or self.backoff_base < 0 or self.backoff_max < 0 or self.max_retries < 0:
+            raise RlwhfError("--timeout must be positive; --backoff-base, --backoff-max, --max-retries not negative")
+        if not 0 <= self.min_margin <= 4:
+            raise RlwhfError("--min-margin must lie in 0..4 (grades span -2..2)")
+
+    def _check_request_extra(self) -> None:
+        self.request_extra_dict()
+
+    def request_extra_dict(self) -> dict:
+        if not self.request_extra:
+            return {}
+        try:
+            extra = json.loads(self.request_extra)
+        except json.JSONDecodeError as exc:
+            raise RlwhfError(f"--request-extra is not JSON: {exc.msg}") from None
+        if not isinstance(extra, dict):
+            raise RlwhfError("--request-extra must be a JSON object")
+        return extra
+
+
+# -- reading rows -----------------------------------------------------------------------------------
+def _first(obj: dict, names: tuple[str, ...]):
+    for name in names:
+        if name in obj:
+            return obj[name]
+    return None
+
+
+def read_rows(path: str | Path, need_answer: bool, limit: int | None = None) -> list[dict]:
+    """Prompt (or answer) rows from JSONL; a bad row stops the run naming its file, line and rule."""
+    rows = []
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise RlwhfError(f"{path}: cannot read ({exc.strerror})") from None
+    with fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{line_no}"
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise RlwhfError(f"{where}: not valid JSON ({exc.msg})") from None
+            if not isinstance(obj, dict):
+                raise RlwhfError(f"{where}: a row must be a JSON object")
+            prompt = obj.get("prompt")
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise RlwhfError(f"{where}: 'prompt' must be a non-empty string")
+            reference = _first(obj, REFERENCE_FIELDS)
+            if reference is not None and not isinstance(reference, str):
+                raise RlwhfError(f"{where}: 'reference' must be a string or null")
+            answerable = obj.get("answerable")
+            if answerable is not None and not isinstance(answerable, bool):
+                raise RlwhfError(f"{where}: 'answerable' must be true, false or null")
+            if obj.get("metadata") is not None and not isinstance(obj["metadata"], dict):
+                raise RlwhfError(f"{where}: 'metadata' must be an object")
+            row = {k: v for k, v in obj.items() if k not in ANSWER_FIELDS + REFERENCE_FIELDS}
+            row.update(prompt=prompt, reference=reference, answerable=answerable)
+            if not row.get("id"):
+                row["id"] = hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:16]
+            else:
+                row["id"] = str(row["id"])
+            if need_answer:
+                answer = _first(obj, ANSWER_FIELDS)
+                if not isinstance(answer, str):
+                    raise RlwhfError(f"{where}: an answer row needs a string 'answer' (or completion/response)")
+                row["answer"] = answer
+            for stale in ("grade", "verdict", "feedback", "status", "error"):  # a regraded file gets fresh ones
+                row.pop(stale, None)
+            rows.append(row)
+            if limit and len(rows) >= limit:
+                break
+    if not rows:
+        raise RlwhfError(f"{path}: no rows")
+    return rows
+
+
+def read_graded(path: str | Path) -> list[dict]:
+    """An earlier answers.jsonl (the baseline): rows with prompt and verdict."""
+    rows = []
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise RlwhfError(f"{path}: cannot read the baseline ({exc.strerror})") from None
+    with fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise RlwhfError(f"{path}:{line_no}: not valid JSON ({exc.msg})") from None
+            if not isinstance(obj, dict) or obj.get("verdict") not in ("correct", "incorrect", "abstained", "error"):
+                raise RlwhfError(f"{path}:{line_no}: a baseline row needs a verdict (an answers.jsonl of rlwhf evaluate)")
+            rows.append(obj)
+    return rows
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def _apply(row: dict, res, prefix: str = "") -> None:
+    """Copy a teacher result onto the row; a "correct" on an unanswerable question cannot stand."""
+    grade, verdict, feedback = res.grade, res.verdict, res.feedback
+    if row.get("answerable") is False and verdict == "correct":
+        # DESIGN: no answer to an unanswerable question is correct; a confident one is a -2 fabrication.
+        grade, verdict = -grade, "incorrect"
+        feedback = f"[unanswerable: a specific answer is a fabrication] {feedback}".strip()
+    row[prefix + "grade"] = grade
+    row[prefix + "verdict"] = verdict
+    row[prefix + "feedback"] = feedback
+    if res.status == "error":
+        row[prefix + "status"] = "error"
+        row[prefix + "error"] = res.error
+
+
+def _log(msg: str) -> None:
+    print(f"[rlwhf evaluate] {msg}", file=sys.stderr, flush=True)
+
+
+def evaluate(cfg: EvaluateConfig) -> dict:
+    """Run one evaluation; returns {"output_dir", "answers", "metrics_path", "metrics"}."""
+    started = time.perf_counter()
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    baseline = read_graded(cfg.baseline) if cfg.baseline else None
+    rows = read_rows(cfg.answers or cfg.prompts, need_answer=bool(cfg.answers), limit=cfg.limit)
+
+    timings: dict = {}
+    if cfg.model:
+        from rlwhf.evaluate.generate import generate_answers
+
+        gen_stats: dict = {}
+        answers = generate_answers(cfg.model, [r["prompt"] for r in rows], batch_size=cfg.batch_size,
+                                   max_new_tokens=cfg.max_new_tokens, stats=gen_stats)
+        for row, answer in zip(rows, answers):
+            row["answer"] = answer
+        timings["generation"] = gen_stats
+        _log(f"generated {len(rows)} answers in {gen_stats['seconds']:.1f} s")
+
+    if cfg.search_corpus:
+        from rlwhf.evaluate.search import BM25Index
+
+        index = BM25Index.from_jsonl(cfg.search_corpus)
+        for row in rows:
+            row["context"] = index.search(row["prompt"], k=cfg.search_top_k)
+
+    requests = [GradeRequest(r["prompt"], r["answer"], r["reference"], r["answerable"], r.get("context") or [])
+                for r in rows]
+    dpo_rows = []
+    if cfg.enable_dpo_reward:
+        for row in rows:
+            preferred = preferred_of(row)
+            if preferred is not None:
+                row["preferred_answer"] = preferred
+                dpo_rows.append(row)
+                requests.append(GradeRequest(row["prompt"], preferred, row["reference"], row["answerable"],
+                                             row.get("context") or []))
+
+    teacher = make_teacher(cfg)
+    t0 = time.perf_counter()
+    try:
+        results = teacher.grade_many(requests)
+    finally:
+        teacher.close()
+    timings["grading_seconds"] = round(time.perf_counter() - t0, 3)
+    for row, res in zip(rows, results[:len(rows)]):
+        _apply(row, res)
+    for row, res in zip(dpo_rows, results[len(rows):]):
+        _apply(row, res, prefix="preferred_")
+        if row.get("grade") is not None and row.get("preferred_grade") is not None:
+            row["dpo_delta"] = dpo_delta(row["grade"], row["preferred_grade"])
+
+    metrics = compute_metrics(rows, baseline)
+    metrics["teacher"] = teacher.describe()
+    if cfg.enable_dpo_reward:
+        scored, swift = export_pairs(dpo_rows, cfg.min_margin)
+        deltas = [r["dpo_delta"] for r in dpo_rows if "dpo_delta" in r]
+        metrics["dpo"] = {"rows_with_preferred": len(dpo_rows), "graded_pairs": len(deltas),
+                          "mean_delta": sum(deltas) / len(deltas) if deltas else None,
+                          "exported_pairs": len(swift), "min_margin": cfg.min_margin}
+        _write_jsonl(out / "dpo_scored.jsonl", scored)
+        _write_jsonl(out / "dpo_pairs.jsonl", swift)
+    timings["total_seconds"] = round(time.perf_counter() - started, 3)
+    metrics["timings"] = timings
+    metrics["source"] = {"model": cfg.model, "prompts": cfg.prompts, "answers": cfg.answers,
+                         "baseline": cfg.baseline, "search_corpus": cfg.search_corpus}
+
+    _write_jsonl(out / "answers.jsonl", rows)
+    _write_json(out / "metrics.json", metrics)
+    errors = metrics["errors"]
+    _log(f"{len(rows)} rows: accuracy {_pct(metrics['accuracy'])}, hallucination {_pct(metrics['hallucination_rate'])}, "
+         f"abstention {_pct(metrics['abstention_rate'])}, {errors} error row(s) -> {out}")
+    return {"output_dir": str(out), "answers": str(out / "answers.jsonl"), "metrics_path": str(out / "metrics.json"),
+            "metrics": metrics}
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"

@@ -1,0 +1,129 @@
+"""Teachers grade answers on the rubric behind one interface: `grade_many(requests) -> results`.
+
+- `offline` (default): the reward engineer's rubric judge `rlwhf.reward.judge` against the references;
+  no network.
+- `openai`: any OpenAI-compatible chat-completions endpoint (xAI Grok, OpenAI, Ollama, vLLM), see
+  `rlwhf.evaluate.online`.
+
+A dotted path `package.module:Class` names any other teacher (built with the EvaluateConfig).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from rlwhf.errors import RlwhfError
+from rlwhf.evaluate.rubric import GRADE_VERDICT
+
+
+@dataclass
+class GradeRequest:
+    prompt: str
+    answer: str
+    reference: str | None = None
+    answerable: bool | None = None
+    context: list[dict] = field(default_factory=list)  # search passages {"id", "text", "score"}
+
+
+@dataclass
+class GradeResult:
+    grade: int | None
+    verdict: str  # correct | incorrect | abstained | error
+    feedback: str
+    status: str = "graded"  # graded | error
+    error: str | None = None
+    attempts: int = 0  # HTTP requests spent on this row (0 offline or from the cache)
+    cached: bool = False
+
+    @classmethod
+    def failed(cls, message: str, attempts: int = 0) -> "GradeResult":
+        return cls(grade=None, verdict="error", feedback="", status="error", error=message, attempts=attempts)
+
+    def to_cache(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k not in ("attempts", "cached")}
+
+
+def checked(grade: int, verdict: str, feedback: str) -> GradeResult:
+    """A GradeResult from a teacher's (grade, verdict, feedback), refusing values off the rubric."""
+    if isinstance(grade, bool) or grade not in GRADE_VERDICT:
+        raise ValueError(f"grade must be an integer in -2..2, got {grade!r}")
+    if verdict not in ("correct", "incorrect", "abstained"):
+        raise ValueError(f"verdict must be correct|incorrect|abstained, got {verdict!r}")
+    return GradeResult(grade=int(grade), verdict=verdict, feedback=str(feedback or ""))
+
+
+OnResult = Callable[[int, GradeResult], None]
+
+
+class OfflineTeacher:
+    """The rubric judge (`rlwhf.reward.judge`): string matching against the reference, no network."""
+
+    name = "offline"
+
+    def __init__(self, judge: Callable | None = None):
+        self._judge = judge
+        self.model = "rlwhf.reward.judge"
+        self.rubric_version = "rubric-judge"
+        self.stats = {"graded": 0, "errors": 0}
+
+    def _get_judge(self) -> Callable:
+        if self._judge is None:
+            try:
+                from rlwhf.reward import judge
+            except ImportError as exc:
+                raise RlwhfError(f"the offline teacher needs rlwhf.reward.judge, which is missing: {exc}") from None
+            self._judge = judge
+        return self._judge
+
+    def grade_many(self, requests: list[GradeRequest], on_result: OnResult | None = None) -> list[GradeResult]:
+        judge = self._get_judge()
+        out = []
+        for i, req in enumerate(requests):
+            try:
+                j = judge(req.prompt, req.answer, reference=req.reference, answerable=req.answerable)
+                res = checked(j.grade, j.verdict, j.feedback)
+                self.stats["graded"] += 1
+            except (ValueError, TypeError, KeyError) as exc:
+                # One odd row must not sink the run: it is kept, marked, and counted.
+                res = GradeResult.failed(f"offline judge failed: {type(exc).__name__}: {exc}")
+                self.stats["errors"] += 1
+            out.append(res)
+            if on_result:
+                on_result(i, res)
+        return out
+
+    def describe(self) -> dict:
+        return {"name": self.name, "model": self.model, "rubric_version": self.rubric_version, **self.stats}
+
+    def close(self) -> None:
+        pass
+
+
+def _offline(cfg) -> OfflineTeacher:
+    return OfflineTeacher()
+
+
+def _openai(cfg):
+    from rlwhf.evaluate.online import OnlineTeacher
+
+    return OnlineTeacher.from_config(cfg)
+
+
+TEACHERS: dict[str, Callable] = {"offline": _offline, "openai": _openai}
+
+
+def make_teacher(cfg):
+    """The teacher named by `cfg.teacher`: a registry name or `package.module:Class`."""
+    name = cfg.teacher
+    if name in TEACHERS:
+        return TEACHERS[name](cfg)
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise RlwhfError(f"--teacher {name}: cannot import it ({exc})") from None
+        return cls(cfg) if not hasattr(cls, "from_config") else cls.from_config(cfg)
+    raise RlwhfError(f"--teacher {name}: unknown (choose {', '.join(TEACHERS)} or give package.module:Class)")
