@@ -1,6 +1,123 @@
-"""`rlwhf data`: placeholder until its issue lands (the helper that owns it replaces this file)."""
+"""`rlwhf data synth|preprocess|gate|pairs`: torch-free; each sub-command takes its stage's config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+
+from rlwhf.config import add_arguments, from_namespace
+from rlwhf.errors import RlwhfError
 
 
-def register(sub):
-    p = sub.add_parser("data", help="(data: not built yet)")
+@dataclass
+class SynthConfig:
+    output: str = field(metadata={"help": "output JSONL file of canonical tuples ('-' = stdout)"})
+    n: int | None = field(default=None, metadata={
+        "help": "number of rows (default: the whole core corpus; larger n streams fresh training prompts)"})
+    seed: int = field(default=0, metadata={"help": "random seed (the train/held-out split never depends on it)"})
+    split: str = field(default="all", metadata={"help": "which prompts to keep", "choices": ("train", "heldout", "all")})
+
+    def _check_n(self) -> None:
+        if self.n is not None and self.n < 1:
+            raise RlwhfError(f"--n must be >= 1, got {self.n}")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("data", help="honesty logs: synthesize, preprocess, quality-gate, DPO pairs",
+                       description="Honesty-log data stage (never imports torch).")
     p.set_defaults(group_parser=p)
+    cmds = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+
+    s = cmds.add_parser("synth", help="write the built-in deterministic honesty corpus",
+                        description="The embedded default data: answerable and unanswerable questions, five "
+                                    "graded answer styles each, metadata.split = train|heldout.")
+    add_arguments(s, SynthConfig)
+    s.set_defaults(func=_synth)
+
+    from rlwhf.data.preprocess import PreprocessConfig
+
+    pre = cmds.add_parser(
+        "preprocess", help="logs (JSONL / HF dataset) -> rlwhf | swift-grpo | swift-dpo | trl-grpo rows",
+        description="Map honesty logs onto the canonical tuple (aliases: answer<-student_answer|response|completion, "
+                    "feedback<-teacher_feedback|critique, reward<-grade|score, reference<-reference_answer|solution) "
+                    "and write training rows. Invalid rows are reported as file:line:reason on stderr and counted; "
+                    "exit 1 with --strict-input. swift-grpo/trl-grpo keep the first row of each prompt.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_arguments(pre, PreprocessConfig)
+    pre.set_defaults(func=_preprocess)
+
+    from rlwhf.data.gate import GateConfig
+
+    g = cmds.add_parser(
+        "gate", help="validate every row: clean file, quarantine, JSON report",
+        description="Check each row of FILE. Valid rows are copied verbatim to the clean file, invalid ones go to "
+                    "the quarantine as {line, rule, reason, raw}, and the report counts total = valid + invalid, "
+                    "duplicates (same prompt and answer) and reasons. Outputs default to FILE's folder: "
+                    "<stem>.clean.jsonl, <stem>.quarantine.jsonl, <stem>.gate_report.json. "
+                    "Exit 0: all rows valid; 1: some invalid (outputs written); 2: usage error, unreadable or "
+                    "empty input.")
+    add_arguments(g, GateConfig)
+    g.set_defaults(func=_gate)
+
+    from rlwhf.data.pairs import PairsConfig
+
+    pr = cmds.add_parser("pairs", help="scored answers -> DPO pairs (chosen = best grade, rejected = worst)",
+                         description="Per prompt, chosen = the highest reward/grade answer, rejected = the lowest, "
+                                     "kept when they are at least --min-margin apart.")
+    add_arguments(pr, PairsConfig)
+    pr.set_defaults(func=_pairs)
+
+
+def _synth(args) -> int:
+    from rlwhf.data.io import JsonlWriter
+    from rlwhf.data.synth import iter_synth
+
+    cfg = from_namespace(SynthConfig, args)
+    split = None if cfg.split == "all" else cfg.split
+    with JsonlWriter(cfg.output) as out:
+        for row in iter_synth(cfg.n, cfg.seed, split=split):
+            out.write(row)
+        count = out.count
+    _info(f"synth: wrote {count} rows ({cfg.split}) to {cfg.output}", cfg.output)
+    return 0
+
+
+def _preprocess(args) -> int:
+    from rlwhf.data.preprocess import PreprocessConfig, preprocess
+
+    cfg = from_namespace(PreprocessConfig, args)
+    stats = preprocess(cfg)
+    _info(json.dumps(stats), cfg.output)
+    return 0
+
+
+def _gate(args) -> int:
+    from rlwhf.data.gate import GateConfig, exit_code, gate_file
+
+    cfg = from_namespace(GateConfig, args)
+    report = gate_file(cfg)
+    code = exit_code(report)
+    if code == 2:
+        raise RlwhfError(f"{report['file']}: {report['error']} (report: {report['report']})")
+    lines = [f"{report['file']}: {report['total']} rows: {report['valid']} valid, {report['invalid']} invalid, "
+             f"{report['duplicates']} duplicates"]
+    lines += [f"  {count:>8}  {rule}" for rule, count in report["reasons"].items()]
+    lines.append(f"clean: {report['clean']}\nquarantine: {report['quarantine']}\nreport: {report['report']}")
+    print("\n".join(lines))
+    return code
+
+
+def _pairs(args) -> int:
+    from rlwhf.data.pairs import PairsConfig, make_pairs
+
+    cfg = from_namespace(PairsConfig, args)
+    stats = make_pairs(cfg)
+    _info(json.dumps(stats), cfg.output)
+    return 0
+
+
+def _info(message: str, output: str) -> None:
+    """Summaries go to stdout, unless stdout carries the data."""
+    print(message, file=sys.stderr if output == "-" else sys.stdout)

@@ -1,0 +1,217 @@
+"""Fast, lossless JSONL reading and writing (stdlib; msgspec speeds it up when importable).
+
+Lines are read as bytes, so nothing about a bad line is lost before it is judged: a UTF-8 BOM
+and CRLF endings are tolerated, blank lines are counted (they hold no row), and every other
+line either parses to a value or yields a `RowError` naming the rule it broke (invalid UTF-8,
+invalid JSON, a truncated last line, an over-long line).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Iterable, Iterator
+
+from rlwhf.data.schema import RowError
+from rlwhf.errors import RlwhfError
+
+BOM = b"\xef\xbb\xbf"
+# A row longer than this is almost certainly a dump, not a training example (10 MB of prompt is
+# millions of tokens); 0 disables the limit.
+DEFAULT_MAX_LINE_BYTES = 1 << 20
+
+
+def _load_msgspec():
+    """msgspec's JSON codec, or None (RLWHF_PURE_PYTHON=1 forces the stdlib path, e.g. in tests)."""
+    if os.environ.get("RLWHF_PURE_PYTHON"):
+        return None
+    try:
+        import msgspec.json
+    except ImportError:
+        return None
+    return msgspec
+
+
+msgspec = _load_msgspec()
+
+if msgspec is not None:
+    _encoder = msgspec.json.Encoder()
+
+    def dumps(obj: Any) -> bytes:
+        """One JSON document as UTF-8 bytes (no newline)."""
+        return _encoder.encode(obj)
+else:
+    def dumps(obj: Any) -> bytes:
+        """One JSON document as UTF-8 bytes (no newline)."""
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+
+
+@dataclass
+class LineStats:
+    """What the reader saw besides rows: reported by the gate so nothing passes unnoticed."""
+
+    lines: int = 0
+    blank_lines: list[int] = field(default_factory=list)
+    crlf_lines: int = 0
+    bom_lines: list[int] = field(default_factory=list)
+
+
+def check_input_path(path: str | Path) -> Path:
+    """The path as a readable file, or RlwhfError (exit 2) saying why not."""
+    p = Path(path)
+    if p.is_dir():
+        raise RlwhfError(f"{p}: is a directory, not a JSONL file")
+    if not p.exists():
+        raise RlwhfError(f"{p}: no such file")
+    if not os.access(p, os.R_OK):
+        raise RlwhfError(f"{p}: not readable (permission denied)")
+    return p
+
+
+def open_input(path: str | Path) -> BinaryIO:
+    """A binary handle on `path` ("-" = stdin)."""
+    if str(path) == "-":
+        return sys.stdin.buffer
+    p = check_input_path(path)
+    try:
+        return open(p, "rb", buffering=1 << 20)
+    except OSError as exc:
+        raise RlwhfError(f"{p}: cannot open: {exc.strerror}") from None
+
+
+def iter_lines(fh: BinaryIO, stats: LineStats | None = None) -> Iterator[tuple[int, bytes, bool]]:
+    """(line number, bytes without BOM/CR/LF, ended with a newline) for each non-blank line."""
+    stats = stats if stats is not None else LineStats()
+    lineno = 0
+    for raw in fh:  # binary iteration splits on b"\n" only, in C, whatever the line length
+        lineno += 1
+        terminated = raw[-1:] == b"\n"
+        if terminated:
+            raw = raw[:-1]
+            if raw[-1:] == b"\r":
+                raw = raw[:-1]
+                stats.crlf_lines += 1
+        if raw[:3] == BOM:
+            raw = raw[3:]
+            stats.bom_lines.append(lineno)
+        if not raw or raw.isspace():
+            stats.blank_lines.append(lineno)
+            continue
+        yield lineno, raw, terminated
+    stats.lines = lineno
+
+
+def parse_line(raw: bytes, terminated: bool = True, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Any:
+    """The JSON value of one line, or RowError with the precise reason it has none.
+
+    >>> parse_line(b'{"prompt": "hi"')
+    Traceback (most recent call last):
+    ...
+    rlwhf.data.schema.RowError: invalid JSON: Expecting ',' delimiter at column 16
+    """
+    if max_line_bytes and len(raw) > max_line_bytes:
+        raise RowError("line too long", f"{len(raw)} bytes, over the {max_line_bytes}-byte limit (--max-line-bytes)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RowError("invalid UTF-8", f"byte 0x{raw[exc.start]:02x} at column {exc.start + 1}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        if not terminated:
+            raise RowError("truncated last line",
+                           f"no newline at end of file and the JSON is incomplete ({exc.msg} at column {exc.colno})"
+                           ) from None
+        raise RowError("invalid JSON", f"{exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise RowError("invalid JSON", "nested too deeply") from None
+
+
+def raw_text(raw: bytes) -> str:
+    """The line as text for a quarantine row; undecodable bytes become \\xNN escapes."""
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def iter_jsonl(path: str | Path, max_line_bytes: int = 0) -> Iterator[Any]:
+    """Every JSON value in a JSONL file; a bad line raises RlwhfError naming file, line and rule.
+
+    Blank lines, a BOM and CRLF endings are accepted.
+    """
+    with open_input(path) as fh:
+        for lineno, raw, terminated in iter_lines(fh):
+            try:
+                yield parse_line(raw, terminated, max_line_bytes)
+            except RowError as err:
+                raise RlwhfError(f"{path}:{lineno}: {err}") from None
+
+
+class JsonlWriter:
+    """Writes JSONL to a temp file beside `path` and moves it into place on close, so a crash
+    never leaves a half-written output where a complete one was ("-" = stdout)."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        self.count = 0
+        if self.path == "-":
+            self._fh = sys.stdout.buffer
+            self._tmp = None
+            return
+        target = Path(self.path)
+        if target.is_dir():
+            raise RlwhfError(f"{target}: is a directory; give an output file name")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        self._fh = os.fdopen(fd, "wb", buffering=1 << 20)
+
+    def write(self, obj: Any) -> None:
+        self._fh.write(dumps(obj) + b"\n")
+        self.count += 1
+
+    def write_raw(self, raw: bytes) -> None:
+        """A line that is already JSON (the gate copies valid rows verbatim)."""
+        self._fh.write(raw + b"\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if self._tmp is None:
+            self._fh.flush()
+            return
+        self._fh.close()
+        os.replace(self._tmp, self.path)
+        self._tmp = None
+
+    def abort(self) -> None:
+        if self._tmp is not None:
+            self._fh.close()
+            os.unlink(self._tmp)
+            self._tmp = None
+
+    def __enter__(self) -> "JsonlWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_jsonl(path: str | Path, rows: Iterable[Any]) -> int:
+    """Write rows as JSONL (atomically); returns how many."""
+    with JsonlWriter(path) as out:
+        for row in rows:
+            out.write(row)
+        return out.count
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """A small JSON document (reports), pretty-printed, written atomically."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, target)
