@@ -37,6 +37,8 @@ from rlwhf.evaluate.cache import TeacherCache, cache_key, default_cache_path
 from rlwhf.evaluate.rubric import REMINDER, ReplyError, Rubric, load_rubric, parse_reply
 from rlwhf.evaluate.teachers import GradeRequest, GradeResult, OnResult
 
+_sleep = time.sleep  # module-level so tests can record back-off delays without waiting them out
+
 
 class TransportError(Exception):
     """The endpoint could not give a usable HTTP answer; `retryable` says whether to try again."""
@@ -181,7 +183,7 @@ class OnlineTeacher:
                     self.stats["retries"] += 1
                     by = self.stats["retries_by_reason"]
                     by[exc.reason] = by.get(exc.reason, 0) + 1
-                time.sleep(self._delay(attempt, exc.retry_after))
+                _sleep(self._delay(attempt, exc.retry_after))
         raise AssertionError("unreachable")
 
     def _grade_one(self, req: GradeRequest) -> tuple[GradeResult, bool]:
