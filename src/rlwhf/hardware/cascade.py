@@ -1,0 +1,212 @@
+"""The out-of-memory fallback cascade: ordered, pure plan -> plan steps read from hardware_fallback.json.
+
+Each step returns `(new_plan, description)` or None when it has nothing left to change (the batch is already
+at its minimum, LoRA is already on, ...). `degrade(plan)` applies the first step that changes something and
+records it in the plan's `fallback` list, so a retried run says exactly how it differs from the first one.
+
+>>> plan = {"algo": "grpo", "profile": "cpu", "device": "cpu", "env": {}, "fallback": [],
+...         "args": {"per_device_train_batch_size": 8, "gradient_accumulation_steps": 1}}
+>>> new, change = degrade(plan)
+>>> change
+'halve_batch: per_device_train_batch_size 8 -> 4, gradient_accumulation_steps 1 -> 2 (effective batch 8 kept)'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from rlwhf.config import configs_dir, load_preset
+from rlwhf.errors import RlwhfError
+from rlwhf.plan.build import update_args
+
+log = logging.getLogger("rlwhf.hardware")
+
+
+def fallback_path() -> Path:
+    return configs_dir() / "training" / "hardware_fallback.json"
+
+
+def _world(plan: dict) -> int:
+    env = plan.get("env", {})
+    return int(env.get("NPROC_PER_NODE", 1)) * int(env.get("NNODES", 1))
+
+
+def _largest_divisor_at_most(n: int, limit: int, floor: int = 1) -> int | None:
+    for d in range(min(limit, n), floor - 1, -1):
+        if d >= 1 and n % d == 0:
+            return d
+    return None
+
+
+def halve_batch(plan: dict, params: dict):
+    """Halve the per-device batch, multiply gradient accumulation to match: the effective batch holds."""
+    args = plan["args"]
+    bs = int(args.get("per_device_train_batch_size", 1))
+    accum = int(args.get("gradient_accumulation_steps") or 1)
+    floor = int(params.get("min_batch_size", 1))
+    new_bs = _largest_divisor_at_most(bs, bs // 2, floor) if bs > floor else None
+    if new_bs is None:
+        return None
+    factor = bs // new_bs
+    new = update_args(plan, {"per_device_train_batch_size": new_bs, "gradient_accumulation_steps": accum * factor})
+    return new, (f"per_device_train_batch_size {bs} -> {new_bs}, gradient_accumulation_steps {accum} -> "
+                 f"{accum * factor} (effective batch {bs * accum} kept)")
+
+
+def gradient_checkpointing(plan: dict, params: dict):
+    """Turn on activation recomputation (ms-swift's default is on: only an explicit `false` is changed)."""
+    if plan["args"].get("gradient_checkpointing", True):
+        return None
+    return update_args(plan, params.get("args") or {"gradient_checkpointing": True}), "gradient_checkpointing on"
+
+
+def fewer_generations(plan: dict, params: dict):
+    """GRPO: halve completions per prompt (down to the minimum), keeping the prompts per step."""
+    args = plan["args"]
+    if plan.get("algo") != "grpo":
+        return None
+    ng = int(args.get("num_generations", 8))
+    floor = int(params.get("min_generations", 2))
+    bs = int(args.get("per_device_train_batch_size", 1))
+    accum = int(args.get("gradient_accumulation_steps") or 1)
+    generation = bs * accum * _world(plan)
+    new_ng = _largest_divisor_at_most(generation, ng // 2, floor) if ng > floor else None
+    if new_ng is None:
+        return None
+    changes: dict = {"num_generations": new_ng}
+    ratio = ng // new_ng if ng % new_ng == 0 else 1
+    # Fewer completions in flight only saves memory if the batch shrinks with them.
+    if ratio > 1 and bs % ratio == 0 and (bs // ratio * accum * _world(plan)) % new_ng == 0:
+        changes["per_device_train_batch_size"] = bs // ratio
+        what = f", per_device_train_batch_size {bs} -> {bs // ratio} (same prompts per step)"
+    elif ratio > 1 and accum % ratio == 0 and (bs * accum // ratio * _world(plan)) % new_ng == 0:
+        changes["gradient_accumulation_steps"] = accum // ratio
+        what = f", gradient_accumulation_steps {accum} -> {accum // ratio} (same prompts per step)"
+    else:
+        what = " (more prompts per step)"
+    return update_args(plan, changes), f"num_generations {ng} -> {new_ng}{what}"
+
+
+def shorter_completions(plan: dict, params: dict):
+    """GRPO: scale max_completion_length down, not below the minimum."""
+    if plan.get("algo") != "grpo":
+        return None
+    length = int(plan["args"].get("max_completion_length", 512))
+    floor = int(params.get("min_completion_length", 16))
+    new_length = max(floor, int(length * float(params.get("factor", 0.5))))
+    if new_length >= length:
+        return None
+    return update_args(plan, {"max_completion_length": new_length}), f"max_completion_length {length} -> {new_length}"
+
+
+def lora(plan: dict, params: dict):
+    """Train LoRA adapters instead of every weight (ms-swift's default tuner is already lora)."""
+    if plan["args"].get("tuner_type", "lora") != "full":
+        return None
+    changes = params.get("args") or {"tuner_type": "lora"}
+    return update_args(plan, changes), "tuner_type full -> lora (" + _describe(changes, skip="tuner_type") + ")"
+
+
+def qlora(plan: dict, params: dict):
+    """4-bit base weights under LoRA: only where bitsandbytes runs (CUDA)."""
+    if plan.get("device") not in params.get("devices", ["cuda"]):
+        return None
+    if any(plan["args"].get(k, "lora" if k == "tuner_type" else None) != v
+           for k, v in (params.get("requires_args") or {}).items()):
+        return None
+    if plan["args"].get("quant_bits"):
+        return None
+    changes = params.get("args") or {}
+    return update_args(plan, changes), "QLoRA: " + _describe(changes)
+
+
+def cpu(plan: dict, params: dict):
+    """Last resort: one process with the CPU profile."""
+    target = params.get("profile", "cpu")
+    if plan.get("profile") == target and _world(plan) == 1:
+        return None
+    profile = (load_preset().get("profiles") or {}).get(target)
+    if not isinstance(profile, dict):
+        raise RlwhfError(f"preset: no profile {target!r} for the cascade's last step")
+    changes = {key: None for key in params.get("drop_args", [])}
+    changes.update(profile.get("args") or {})
+    env = {key: None for key in params.get("drop_env", [])}
+    env.update(profile.get("env") or {})
+    new = update_args(plan, changes, env)
+    before = plan.get("profile")
+    new.update({"profile": target, "node_profile": target, "device": profile.get("device", "cpu"), "world_size": 1})
+    return new, f"profile {before} -> {target}, one process (" + _describe(profile.get("args") or {}) + ")"
+
+
+def _describe(changes: dict, skip: str = "") -> str:
+    return ", ".join(f"{k} {json.dumps(v) if not isinstance(v, str) else v}" for k, v in changes.items() if k != skip)
+
+
+STEP_FUNCTIONS: dict[str, Callable] = {
+    "halve_batch": halve_batch,
+    "gradient_checkpointing": gradient_checkpointing,
+    "fewer_generations": fewer_generations,
+    "shorter_completions": shorter_completions,
+    "lora": lora,
+    "qlora": qlora,
+    "cpu": cpu,
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One degrade step: `step(plan)` -> (new plan with the change recorded in `fallback`, description) | None."""
+
+    name: str
+    params: dict = field(default_factory=dict, hash=False, compare=False)
+
+    def __call__(self, plan: dict):
+        result = STEP_FUNCTIONS[self.name](plan, self.params)
+        if result is None:
+            return None
+        new, change = result
+        change = f"{self.name}: {change}"
+        new["fallback"] = list(plan.get("fallback") or []) + [{"step": self.name, "change": change}]
+        log.info("fallback %s", change)
+        return new, change
+
+
+def load_cascade(path: str | Path | None = None) -> list[Step]:
+    """The ordered steps of hardware_fallback.json (every name must be a known step)."""
+    path = Path(path) if path else fallback_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RlwhfError(f"{path}: fallback cascade not found") from None
+    except json.JSONDecodeError as exc:
+        raise RlwhfError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from None
+    steps = data.get("steps") if isinstance(data, dict) else None
+    if not isinstance(steps, list) or not steps:
+        raise RlwhfError(f"{path}: expected {{\"steps\": [...]}} with at least one step")
+    cascade = []
+    for i, item in enumerate(steps):
+        name = item.get("name") if isinstance(item, dict) else None
+        if name not in STEP_FUNCTIONS:
+            raise RlwhfError(f"{path}: step {i}: unknown step {name!r} (known: {', '.join(STEP_FUNCTIONS)})")
+        cascade.append(Step(name, {k: v for k, v in item.items() if k not in ("name", "help")}))
+    return cascade
+
+
+def degrade(plan: dict, cascade: list[Step] | None = None):
+    """Apply the first cascade step that changes `plan`: (new plan, description), or None when exhausted."""
+    for step in cascade if cascade is not None else load_cascade():
+        result = step(plan)
+        if result is not None:
+            return result
+    return None
+
+
+def __getattr__(name: str):
+    # `CASCADE` is read from the JSON on first use, so a broken file fails the caller, not the import.
+    if name == "CASCADE":
+        return load_cascade()
+    raise AttributeError(name)
