@@ -7,10 +7,18 @@ encodes the same ids as the tokenizer we trained (pitfall 1 in shared/notes/tiny
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Iterable
+
+from rlwhf.errors import RlwhfError
 
 # transformers' Qwen2Tokenizer pre-tokenizer regex, copied so both loaders split text alike.
 QWEN2_PRETOKENIZE_REGEX = (
@@ -121,3 +129,246 @@ def build_untrained(output_dir: str | Path, texts: Iterable[str], cfg: TinyModel
     tokenizer = train_tokenizer(texts, cfg.vocab_size)
     model = build_model(tokenizer, cfg)
     return save(model, tokenizer, output_dir, {"config": asdict(cfg), "sft_steps": 0})
+
+
+# --- the embedded default policy: tokenizer + model + SFT warm start, cached ----------------------
+
+CODE_VERSION = "1"  # bump when the SFT recipe changes in a way the config does not show
+
+
+@dataclass
+class TinyPolicyConfig(TinyModelConfig):
+    """`rlwhf model tiny`: the embedded default policy (its flags are derived from these fields)."""
+
+    output: str = field(default="", metadata={"help": "folder to write the policy to", "cli": False})
+    sft_steps: int = field(default=1500, metadata={"help": "SFT optimizer steps"})
+    batch_size: int = field(default=64, metadata={"help": "SFT batch size (sequences)"})
+    lr: float = field(default=2e-3, metadata={"help": "SFT peak learning rate (AdamW, cosine)"})
+    warmup_steps: int = field(default=100, metadata={"help": "linear warm-up steps"})
+    hard_share: float = field(default=0.3, metadata={
+        "help": "share of SFT examples from the hard slice (two-digit sums with a carry)"})
+    unanswerable_share: float = field(default=0.35, metadata={"help": "share of SFT examples that are unanswerable"})
+    threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = torch's default)"})
+    cache: bool = field(default=True, metadata={"help": "reuse a cached build with the same content hash"})
+
+    def _check_sizes(self):
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "num_key_value_heads", "intermediate_size", "max_position_embeddings", "batch_size"):
+            if getattr(self, name) < 1:
+                raise RlwhfError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.vocab_size < 300:
+            raise RlwhfError(f"--vocab-size must be at least 300 (256 bytes + specials), got {self.vocab_size}")
+        if self.hidden_size % self.num_attention_heads:
+            raise RlwhfError("--hidden-size must be a multiple of --num-attention-heads")
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise RlwhfError("--num-attention-heads must be a multiple of --num-key-value-heads")
+
+    def _check_training(self):
+        if self.sft_steps < 0:
+            raise RlwhfError(f"--sft-steps must be >= 0, got {self.sft_steps}")
+        if self.lr <= 0:
+            raise RlwhfError(f"--lr must be positive, got {self.lr}")
+        if self.warmup_steps < 0:
+            raise RlwhfError(f"--warmup-steps must be >= 0, got {self.warmup_steps}")
+        if not (0 <= self.hard_share <= 1 and 0 <= self.unanswerable_share <= 1
+                and self.hard_share + self.unanswerable_share <= 1):
+            raise RlwhfError("--hard-share and --unanswerable-share must be in 0..1 and sum to at most 1")
+
+    def model_config(self) -> TinyModelConfig:
+        return TinyModelConfig(**{f.name: getattr(self, f.name) for f in fields(TinyModelConfig)})
+
+
+# SFT answer mix (tiny-honesty-grpo notes): mostly confident, some hedges, abstentions, invented detail
+# and errors, so that before RL the policy answers what it knows and invents the rest, as real models do.
+ANSWERABLE_MIX = {"confident": 0.65, "hedged": 0.12, "abstain": 0.08, "extra_detail": 0.10, "fabricated": 0.05}
+UNANSWERABLE_MIX = {"invented": 0.63, "hedged_invented": 0.13, "abstain": 0.12, "invented_detail": 0.12}
+
+
+def sft_answer(spec: dict, rng: random.Random) -> str:
+    """One SFT target for a synth prompt spec, drawn from the warm-start mix."""
+    from rlwhf.data import synth
+
+    if spec["answerable"]:
+        form = rng.choices(list(ANSWERABLE_MIX), weights=list(ANSWERABLE_MIX.values()))[0]
+        return synth.style_answers(spec, rng)[form][0]
+    form = rng.choices(list(UNANSWERABLE_MIX), weights=list(UNANSWERABLE_MIX.values()))[0]
+    if form == "abstain":
+        return synth.ABSTAIN
+    value = synth._invent(spec["wrong"], rng)
+    if form == "hedged_invented":
+        return synth.hedged(value)
+    if form == "invented_detail":
+        return synth.with_detail(synth.confident(value), synth.invented_detail(rng))
+    return synth.confident(value)
+
+
+def sft_pools(seed: int) -> dict[str, list[dict]]:
+    """Training prompt specs by slice. Hard sums get every wording of the training sums (never a
+    held-out sum), so the policy learns to add rather than to recall one string per sum."""
+    from rlwhf.data import synth
+
+    pools: dict[str, list[dict]] = {"easy": [], "hard": [], "unanswerable": []}
+    for spec in synth.core_specs(seed):
+        if spec["split"] == "train" and spec["slice"] != "hard":
+            pools[spec["slice"]].append(spec)
+    held = synth.hard_heldout_pairs()
+    for a, b in synth.hard_pairs():
+        if (a, b) not in held:
+            for template in synth.WORDINGS["add"]:
+                pools["hard"].append(synth._sum_spec(a, b, template, "add_hard", "hard", "train"))
+    return pools
+
+
+def tokenizer_texts(seed: int) -> list[str]:
+    """What the tokenizer is trained on: every training prompt with each of its answer forms."""
+    from rlwhf.data import synth
+
+    texts = [row["prompt"] + " " + row["answer"] for row in synth.iter_synth(seed=seed, split="train")]
+    rng = random.Random(seed)
+    texts += [sft_answer(s, rng) for pool in sft_pools(seed).values() for s in pool[:2000]]
+    return texts
+
+
+def cache_key(cfg: TinyPolicyConfig) -> str:
+    from rlwhf.data import synth
+
+    payload = {k: v for k, v in asdict(cfg).items() if k not in ("output", "threads", "cache")}
+    payload.update(corpus=synth.CORPUS_VERSION, corpus_hash=synth.corpus_fingerprint(cfg.seed), code=CODE_VERSION,
+                   mix=[ANSWERABLE_MIX, UNANSWERABLE_MIX])
+    return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("RLWHF_CACHE_DIR") or Path.home() / ".cache" / "rlwhf")
+
+
+def _encode_example(tokenizer, prompt: str, answer: str) -> tuple[list[int], int]:
+    """(ids, prompt length): the prompt exactly as `format_prompt` renders it, then the answer and
+    `<|im_end|>`; the loss covers only what follows the prompt."""
+    p_ids = tokenizer.encode(format_prompt(prompt), add_special_tokens=False)
+    a_ids = tokenizer.encode(answer + "<|im_end|>", add_special_tokens=False)
+    return p_ids + a_ids, len(p_ids)
+
+
+def sft(model, tokenizer, cfg: TinyPolicyConfig, log=None) -> dict:
+    """Supervised warm start on the synth mix; returns {"steps", "seconds", "final_loss"}."""
+    import math
+
+    import torch
+
+    pools = sft_pools(cfg.seed)
+    weights = {"hard": cfg.hard_share, "unanswerable": cfg.unanswerable_share,
+               "easy": 1.0 - cfg.hard_share - cfg.unanswerable_share}
+    slices = [k for k in weights if weights[k] > 0 and pools[k]]
+    rng = random.Random(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    pad = tokenizer.pad_token_id
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.98))
+
+    def lr_at(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return cfg.lr * (step + 1) / cfg.warmup_steps
+        progress = (step - cfg.warmup_steps) / max(1, cfg.sft_steps - cfg.warmup_steps)
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    model.train()
+    started = time.perf_counter()
+    loss_ema = None
+    for step in range(cfg.sft_steps):
+        batch = []
+        for slice_ in rng.choices(slices, weights=[weights[k] for k in slices], k=cfg.batch_size):
+            spec = rng.choice(pools[slice_])
+            batch.append(_encode_example(tokenizer, spec["prompt"], sft_answer(spec, rng)))
+        width = min(cfg.max_position_embeddings, max(len(ids) for ids, _ in batch))
+        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        labels = torch.full((len(batch), width), -100, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, (ids, plen) in enumerate(batch):
+            ids = ids[:width]
+            input_ids[i, :len(ids)] = torch.tensor(ids)
+            labels[i, plen:len(ids)] = torch.tensor(ids[plen:])
+            attention[i, :len(ids)] = 1
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step)
+        loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        loss_ema = loss.item() if loss_ema is None else 0.95 * loss_ema + 0.05 * loss.item()
+        if log and (step + 1) % max(1, cfg.sft_steps // 20) == 0:
+            elapsed = time.perf_counter() - started
+            log(f"sft step {step + 1}/{cfg.sft_steps} loss {loss_ema:.3f} ({elapsed:.0f}s)")
+    model.eval()
+    return {"steps": cfg.sft_steps, "seconds": round(time.perf_counter() - started, 1),
+            "final_loss": None if loss_ema is None else round(loss_ema, 4)}
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    """Copy a cached policy folder; hard links when the file system allows (seconds, no extra space)."""
+    if dst.exists():
+        shutil.rmtree(dst)
+    try:
+        shutil.copytree(src, dst, copy_function=os.link)
+    except OSError:
+        if dst.exists():
+            shutil.rmtree(dst)
+        shutil.copytree(src, dst)
+
+
+def build_tiny(output_dir: str | Path, cfg: TinyPolicyConfig | None = None, log=None) -> dict:
+    """Build (or fetch from the cache) the embedded default policy into `output_dir`.
+
+    Returns {"output_dir", "cache_key", "cached", "seconds", "parameters", "sft": {...}}.
+    """
+    from rlwhf.config import check
+
+    cfg = cfg or TinyPolicyConfig()
+    check(cfg)
+    log = log or (lambda msg: print(f"[rlwhf model tiny] {msg}", file=sys.stderr, flush=True))
+    started = time.perf_counter()
+    out = Path(output_dir)
+    key = cache_key(cfg)
+    cached = cache_dir() / "tiny" / key
+    if cfg.cache and (cached / "rlwhf_model.json").is_file():
+        _copy_tree(cached, out)
+        info = json.loads((out / "rlwhf_model.json").read_text(encoding="utf-8"))
+        log(f"cache hit {key}: copied to {out}")
+        return {"output_dir": str(out), "cache_key": key, "cached": True,
+                "seconds": round(time.perf_counter() - started, 2), "parameters": info.get("parameters"),
+                "sft": info.get("sft")}
+
+    import torch
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    tokenizer = train_tokenizer(tokenizer_texts(cfg.seed), cfg.vocab_size)
+    model = build_model(tokenizer, cfg.model_config())
+    params = sum(p.numel() for p in model.parameters())
+    log(f"tokenizer {len(tokenizer)} tokens; model {params / 1e6:.2f}M parameters; SFT {cfg.sft_steps} steps")
+    sft_info = sft(model, tokenizer, cfg, log)
+    # Build into a temp folder and rename, so an interrupted build never leaves a half cache entry.
+    tmp = cached.with_name(f"{key}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    save(model, tokenizer, tmp, {"config": asdict(cfg.model_config()), "sft": sft_info, "parameters": params,
+                                 "cache_key": key, "corpus_version": _corpus_version(),
+                                 "sft_config": {k: v for k, v in asdict(cfg).items() if k not in ("output",)}})
+    if cfg.cache:
+        if cached.exists():
+            shutil.rmtree(cached)
+        tmp.rename(cached)
+        _copy_tree(cached, out)
+    else:
+        if out.exists():
+            shutil.rmtree(out)
+        shutil.move(str(tmp), out)
+    log(f"built in {time.perf_counter() - started:.0f}s -> {out}")
+    return {"output_dir": str(out), "cache_key": key, "cached": False,
+            "seconds": round(time.perf_counter() - started, 2), "parameters": params, "sft": sft_info}
+
+
+def _corpus_version() -> str:
+    from rlwhf.data import synth
+
+    return synth.CORPUS_VERSION
