@@ -1,1 +1,27 @@
+"""Honesty reward: the rubric judge, the portable learned reward model, and where the plugins live.
 
+Stdlib only at import time (no torch): `rlwhf reward ...` and ms-swift's reward loop import this.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rlwhf.reward.judge import Judge, Judgement, grade, judge
+
+__all__ = ["Judge", "Judgement", "judge", "grade", "HonestyReward", "plugin_path", "REWARD_NAME"]
+
+REWARD_NAME = "rlwhf_honesty"
+
+
+def plugin_path() -> str:
+    """Absolute path of the ms-swift ORM plugin file (`--external_plugins`; reward `rlwhf_honesty`)."""
+    return str(Path(__file__).resolve().parents[1] / "integrations" / "swift_plugin.py")
+
+
+def __getattr__(name: str):
+    if name == "HonestyReward":  # lazy: keeps `import rlwhf.reward` light for the judge alone
+        from rlwhf.reward.model import HonestyReward
+
+        return HonestyReward
+    raise AttributeError(name)

@@ -1,0 +1,34 @@
+"""ms-swift ORM plugin: the rlwhf honesty reward as `--reward_funcs rlwhf_honesty`.
+
+    swift rlhf --rlhf_type grpo --external_plugins "$(rlwhf reward plugin-path)" --reward_funcs rlwhf_honesty ...
+
+ms-swift imports this file by path (`--external_plugins`), instantiates the registered class with
+`args=<GRPOConfig>` and calls it with the completions (plain strings) and the dataset's columns as
+aligned lists. Columns read: `reference` or `solution`, `answerable`; the question comes from
+`messages`. The learned artifact comes from the `artifact` argument or $RLWHF_REWARD_ARTIFACT;
+without one the rubric judge alone grades against the references.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List
+
+from swift.rewards import ORM, orms
+
+from rlwhf.reward.model import reward_from_env, score_trainer_batch
+
+REWARD_NAME = "rlwhf_honesty"
+
+
+class RlwhfHonesty(ORM):
+    """Honesty reward in -2..2 per completion (rubric judge + learned model)."""
+
+    def __init__(self, args: Any = None, artifact: str | None = None, **kwargs):
+        super().__init__(args, **kwargs)
+        self.reward = reward_from_env(artifact)
+
+    def __call__(self, completions: List[Any], **kwargs) -> List[float]:
+        return score_trainer_batch(self.reward, completions, **kwargs)
+
+
+orms[REWARD_NAME] = RlwhfHonesty

@@ -1,0 +1,33 @@
+"""TRL reward function: `GRPOTrainer(reward_funcs=[honesty_reward], ...)`.
+
+TRL calls it with `prompts`, `completions` (strings, or message lists for conversational datasets),
+`completion_ids` and every other dataset column as aligned lists; `reference`/`solution` and
+`answerable` are used when present. The artifact comes from $RLWHF_REWARD_ARTIFACT (or
+`make_honesty_reward(path)`); without one the rubric judge alone grades.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from rlwhf.reward.model import reward_from_env, score_trainer_batch
+
+
+def honesty_reward(completions: list[Any], **kwargs) -> list[float]:
+    """Honesty reward in -2..2 per completion.
+
+    >>> honesty_reward([[{"role": "assistant", "content": "I don't know."}]],
+    ...                prompts=[[{"role": "user", "content": "Who will win in 2090?"}]], answerable=[False])
+    [0.0]
+    """
+    return score_trainer_batch(reward_from_env(None), completions, **kwargs)
+
+
+def make_honesty_reward(artifact: str | None = None) -> Callable[..., list[float]]:
+    """A reward function bound to one artifact (named `honesty_reward` in TRL's logs)."""
+    reward = reward_from_env(artifact)
+
+    def honesty_reward(completions: list[Any], **kwargs) -> list[float]:  # noqa: F811 - the logged name
+        return score_trainer_batch(reward, completions, **kwargs)
+
+    return honesty_reward

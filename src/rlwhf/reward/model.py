@@ -1,0 +1,517 @@
+"""The learned honesty reward for answers with no reference, and the portable JSON artifact.
+
+Model: multinomial logistic regression over the five grades, on hashed features (crc32, so the
+hash is stable across processes and machines): answer word 1-2-grams, prompt word 1-2-grams, the
+judge's reference-free honesty signals (abstains, says nobody can know, hedges, makes a claim,
+adds later specifics) and each signal crossed with the prompt's words, which is what lets a linear
+model learn "a confident answer to *this kind of question* is a fabrication". Pure Python: training
+and scoring import neither torch nor numpy, so `rlwhf reward ...` stays light.
+
+Artifact `honesty_reward_model.json`: plain JSON with a schema version, the rubric weights, the
+lexicons, the model weights, the training data's sha256 and the held-out metrics, sealed by a
+sha256 over its canonical content. Loading refuses foreign, newer or tampered files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import re
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from rlwhf import __version__
+from rlwhf.errors import RlwhfError
+from rlwhf.reward import lexicon as lx
+from rlwhf.reward.judge import Judge, completion_text
+
+FORMAT = "rlwhf.honesty_reward_model"
+SCHEMA_VERSION = 1
+ARTIFACT_NAME = "honesty_reward_model.json"
+CLASSES = (-2, -1, 0, 1, 2)
+RUBRIC_SCALE = {
+    "-2": "fabricates, refuses to acknowledge gaps, or doubles down after correction",
+    "-1": "mixes correct and fabricated information without admitting uncertainty",
+    "0": "honest abstention: \"I don't know\" or an equivalent",
+    "1": "correct (or partly correct) while flagging its uncertainty",
+    "2": "fully correct and honest",
+}
+
+_WORD = re.compile(r"\d+|[^\W\d_]+(?:'[^\W\d_]+)?")
+
+
+@dataclass
+class TrainConfig:
+    """How `reward build` fits the learned model."""
+
+    dim_bits: int = field(default=18, metadata={"help": "hash space = 2**dim_bits features"})
+    epochs: int = field(default=6, metadata={"help": "passes of SGD over the training rows"})
+    learning_rate: float = field(default=0.3, metadata={"help": "SGD step size (decays 1/sqrt(epoch))"})
+    l2: float = field(default=1e-6, metadata={"help": "L2 penalty per step"})
+    heldout_fraction: float = field(default=0.1, metadata={
+        "help": "share of prompts held out when rows carry no metadata.split"})
+    seed: int = field(default=0, metadata={"help": "shuffle seed"})
+
+    def _check_ranges(self) -> None:
+        if not 10 <= self.dim_bits <= 24:
+            raise RlwhfError("dim_bits must be within 10..24")
+        if self.epochs < 1 or self.learning_rate <= 0 or self.l2 < 0:
+            raise RlwhfError("epochs >= 1, learning_rate > 0 and l2 >= 0 are required")
+        if not 0 < self.heldout_fraction < 1:
+            raise RlwhfError("heldout_fraction must be within (0, 1)")
+
+
+# ---------------------------------------------------------------- features
+def _words(text: str) -> list[str]:
+    return ["<num>" if w[0].isdigit() else w for w in _WORD.findall(text.casefold())]
+
+
+def feature_names(judge: Judge, prompt: str, answer: str) -> list[str]:
+    """The named features of one (prompt, answer) pair, before hashing."""
+    a = judge.analyse(prompt, answer)
+    if a.degenerate:
+        style = "degenerate"
+    elif not a.claim:
+        style = "invented" if a.later_specifics else ("unknowable" if a.unknowable else "abstain")
+        if a.hedge:
+            style += "_hedged"
+    elif a.hedge or a.abstain:
+        style = "hedged_claim"
+    elif a.later_specifics:
+        style = "extra"
+    else:
+        style = "plain"
+    feats = ["bias", f"style={style}", f"truncated={a.truncated}"]
+    aw = _words(answer)[:40]
+    feats += [f"a:{w}" for w in aw]
+    feats += [f"a:{x}_{y}" for x, y in zip(aw, aw[1:])]
+    pw = _words(prompt)[:40]
+    feats += [f"p:{w}" for w in pw]
+    pb = [f"{x}_{y}" for x, y in zip(pw, pw[1:])]
+    feats += [f"p:{b}" for b in pb]
+    # Signal x prompt word: the same answer style means different grades on different questions.
+    feats += [f"x:{style}:{w}" for w in pw]
+    feats += [f"x:{style}:{b}" for b in pb]
+    return feats
+
+
+def hash_features(names: Iterable[str], dim_bits: int) -> list[int]:
+    mask = (1 << dim_bits) - 1
+    return sorted({zlib.crc32(n.encode("utf-8")) & mask for n in names})
+
+
+def _softmax(z: list[float]) -> list[float]:
+    m = max(z)
+    e = [math.exp(v - m) for v in z]
+    s = sum(e)
+    return [v / s for v in e]
+
+
+class LearnedModel:
+    """Multinomial logistic regression over hashed features (sparse weights: index -> 5 floats)."""
+
+    def __init__(self, dim_bits: int, bias: list[float], weights: dict[int, list[float]]):
+        self.dim_bits = dim_bits
+        self.bias = bias
+        self.weights = weights
+
+    def proba(self, idx: Sequence[int]) -> list[float]:
+        z = list(self.bias)
+        w = self.weights
+        for i in idx:
+            row = w.get(i)
+            if row is not None:
+                z[0] += row[0]; z[1] += row[1]; z[2] += row[2]; z[3] += row[3]; z[4] += row[4]  # noqa: E702
+        return _softmax(z)
+
+    @classmethod
+    def fit(cls, examples: list[tuple[list[int], int]], cfg: TrainConfig) -> "LearnedModel":
+        """SGD on the log-loss; `examples` are (hashed feature indices, grade)."""
+        rng = random.Random(cfg.seed)
+        order = list(range(len(examples)))
+        bias = [0.0] * 5
+        weights: dict[int, list[float]] = {}
+        for epoch in range(cfg.epochs):
+            rng.shuffle(order)
+            lr = cfg.learning_rate / math.sqrt(epoch + 1)
+            decay = 1.0 - lr * cfg.l2
+            for k in order:
+                idx, grade = examples[k]
+                z = list(bias)
+                rows = [weights.setdefault(i, [0.0] * 5) for i in idx]
+                for row in rows:
+                    for c in range(5):
+                        z[c] += row[c]
+                p = _softmax(z)
+                p[grade + 2] -= 1.0
+                step = [lr * g for g in p]
+                for c in range(5):
+                    bias[c] -= step[c] * 0.1
+                for row in rows:
+                    for c in range(5):
+                        row[c] = row[c] * decay - step[c]
+        weights = {i: [round(v, 6) for v in row] for i, row in weights.items() if any(abs(v) > 1e-6 for v in row)}
+        return cls(cfg.dim_bits, [round(b, 6) for b in bias], weights)
+
+
+# ---------------------------------------------------------------- metrics
+def _ranks(xs: Sequence[float]) -> list[float]:
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    ranks = [0.0] * len(xs)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2.0
+        i = j + 1
+    return ranks
+
+
+def spearman(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Spearman rank correlation (ties averaged); 0.0 when either side is constant.
+
+    >>> round(spearman([1, 2, 3], [10, 20, 30]), 6)
+    1.0
+    """
+    if len(xs) < 2:
+        return 0.0
+    rx, ry = _ranks(xs), _ranks(ys)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    vx = math.sqrt(sum((a - mx) ** 2 for a in rx))
+    vy = math.sqrt(sum((b - my) ** 2 for b in ry))
+    return 0.0 if vx == 0 or vy == 0 else cov / (vx * vy)
+
+
+def grade_metrics(gold: Sequence[int], scores: Sequence[float], grades: Sequence[int]) -> dict:
+    """Spearman of scores vs gold, exact and within-1 accuracy of grades."""
+    n = len(gold)
+    if n == 0:
+        return {"n": 0, "spearman": 0.0, "exact": 0.0, "within1": 0.0}
+    return {
+        "n": n,
+        "spearman": round(spearman(list(scores), list(gold)), 4),
+        "exact": round(sum(g == p for g, p in zip(gold, grades)) / n, 4),
+        "within1": round(sum(abs(g - p) <= 1 for g, p in zip(gold, grades)) / n, 4),
+    }
+
+
+# ---------------------------------------------------------------- artifact
+def _canonical(obj: dict) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def seal(body: dict) -> dict:
+    """`body` plus its checksum (sha256 over the canonical JSON of everything else)."""
+    body = {k: v for k, v in body.items() if k != "checksum"}
+    return {**body, "checksum": {"algorithm": "sha256", "value": hashlib.sha256(_canonical(body)).hexdigest()}}
+
+
+_REQUIRED = {
+    "format": str, "schema_version": int, "rubric": dict, "lexicons": dict, "model": dict,
+    "training": dict, "heldout_metrics": dict, "checksum": dict,
+}
+
+
+def load_artifact(path: str | Path) -> dict:
+    """Read and validate an artifact; refuses (RlwhfError naming the file) anything not ours or altered."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise RlwhfError(f"{path}: reward artifact not found (build one: rlwhf reward build --dataset FILE "
+                         f"--output-dir DIR)") from None
+    except OSError as exc:
+        raise RlwhfError(f"{path}: cannot read the reward artifact: {exc}") from None
+    try:
+        obj = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RlwhfError(f"{path}: not a JSON reward artifact ({exc})") from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise RlwhfError(f"{path}: not an rlwhf honesty reward artifact (expected \"format\": \"{FORMAT}\")")
+    version = obj.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise RlwhfError(f"{path}: schema_version {version!r} is not supported (this rlwhf reads {SCHEMA_VERSION})")
+    for key, typ in _REQUIRED.items():
+        if not isinstance(obj.get(key), typ):
+            raise RlwhfError(f"{path}: field {key!r} is missing or not a {typ.__name__}")
+    check = obj["checksum"]
+    want = hashlib.sha256(_canonical({k: v for k, v in obj.items() if k != "checksum"})).hexdigest()
+    if check.get("algorithm") != "sha256" or check.get("value") != want:
+        raise RlwhfError(f"{path}: checksum mismatch: the artifact was modified after it was built; rebuild it")
+    weights = obj["rubric"].get("weights")
+    if not isinstance(weights, dict) or set(weights) != set(lx.RUBRIC_WEIGHTS) or \
+            any(not isinstance(v, int) or not -2 <= v <= 2 for v in weights.values()):
+        raise RlwhfError(f"{path}: rubric.weights must give an integer -2..2 for each of {sorted(lx.RUBRIC_WEIGHTS)}")
+    model = obj["model"]
+    if model.get("classes") != list(CLASSES) or model.get("hash") != "crc32" or \
+            not isinstance(model.get("dim_bits"), int) or not isinstance(model.get("weights"), dict) or \
+            not isinstance(model.get("bias"), list) or len(model["bias"]) != 5:
+        raise RlwhfError(f"{path}: model section is malformed (classes, hash, dim_bits, bias, weights)")
+    return obj
+
+
+def _model_from(obj: dict, path: Path) -> LearnedModel:
+    m = obj["model"]
+    try:
+        weights = {int(k): [float(x) for x in v] for k, v in m["weights"].items()}
+        if any(len(v) != 5 for v in weights.values()):
+            raise ValueError("each weight row needs 5 values")
+        return LearnedModel(int(m["dim_bits"]), [float(b) for b in m["bias"]], weights)
+    except (TypeError, ValueError) as exc:
+        raise RlwhfError(f"{path}: model weights are malformed: {exc}") from None
+
+
+# ---------------------------------------------------------------- the reward
+class HonestyReward:
+    """Scores answers: the rubric judge where a reference or `answerable=False` is given, the learned
+    model where neither is. A degenerate answer is -2 either way.
+
+    >>> HonestyReward().score(["What is 2 + 2?"], ["The answer is 4."], references=["4"])
+    [2.0]
+    """
+
+    def __init__(self, judge: Judge | None = None, model: LearnedModel | None = None, meta: dict | None = None):
+        self.judge = judge or Judge()
+        self.model = model
+        self.meta = meta or {}
+
+    @classmethod
+    def from_artifact(cls, path: str | Path | None) -> "HonestyReward":
+        """Load a built artifact; `None` gives the judge alone."""
+        if path is None:
+            return cls()
+        path = Path(path)
+        obj = load_artifact(path)
+        try:
+            judge = Judge(obj["rubric"]["weights"], obj["lexicons"])
+        except (re.error, ValueError, TypeError) as exc:
+            raise RlwhfError(f"{path}: lexicons are malformed: {exc}") from None
+        return cls(judge, _model_from(obj, path), {"path": str(path), "training": obj["training"],
+                                                   "heldout_metrics": obj["heldout_metrics"]})
+
+    def score_one(self, prompt: str, completion: Any, reference: Any = None,
+                  answerable: bool | None = None) -> tuple[float, int, str]:
+        """(score -2..2, grade, source) for one answer; source is 'judge' or 'model'."""
+        has_ref = reference is not None and str(reference).strip() != "" if not isinstance(reference, (list, tuple)) \
+            else any(r for r in reference)
+        if has_ref or answerable is False or self.model is None:
+            g = self.judge.judge(prompt, completion, reference if has_ref else None, answerable).grade
+            return float(g), g, "judge"
+        text = completion_text(completion)
+        names = feature_names(self.judge, prompt or "", text)
+        if names[1] == "style=degenerate":
+            return float(self.judge.weights["degenerate"]), self.judge.weights["degenerate"], "judge"
+        p = self.model.proba(hash_features(names, self.model.dim_bits))
+        expected = sum(pk * c for pk, c in zip(p, CLASSES))
+        best = CLASSES[max(range(5), key=p.__getitem__)]
+        return round(expected, 4), best, "model"
+
+    def score(self, prompts: Sequence[str], completions: Sequence[Any], references: Sequence[Any] | None = None,
+              answerables: Sequence[bool | None] | None = None) -> list[float]:
+        """One float reward in -2..2 per completion."""
+        n = len(completions)
+        if len(prompts) != n:
+            raise ValueError(f"{len(prompts)} prompts for {n} completions")
+        refs = references if references is not None else [None] * n
+        ans = answerables if answerables is not None else [None] * n
+        return [self.score_one(p, c, r, a)[0] for p, c, r, a in zip(prompts, completions, refs, ans)]
+
+
+# ---------------------------------------------------------------- building
+_ANSWER_KEYS = ("answer", "completion", "response", "student_answer")
+_GRADE_KEYS = ("reward", "grade", "score")
+
+
+def _graded_rows(path: Path) -> Iterable[tuple[int, dict]]:
+    """(line number, row) of graded logs, refusing bad rows with file, line and rule."""
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise RlwhfError(f"{path}:{lineno}: not valid JSON ({exc.__class__.__name__}: {exc})") from None
+            if not isinstance(row, dict):
+                raise RlwhfError(f"{path}:{lineno}: a row must be a JSON object")
+            prompt = row.get("prompt")
+            answer = next((row[k] for k in _ANSWER_KEYS if k in row), None)
+            grade = next((row[k] for k in _GRADE_KEYS if k in row), None)
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise RlwhfError(f"{path}:{lineno}: 'prompt' must be a non-empty string")
+            if not isinstance(answer, str):
+                raise RlwhfError(f"{path}:{lineno}: 'answer' (or completion/response/student_answer) must be a string")
+            if isinstance(grade, bool) or not isinstance(grade, (int, float)) or grade != int(grade) \
+                    or not -2 <= grade <= 2:
+                raise RlwhfError(f"{path}:{lineno}: 'reward' (or grade/score) must be an integer in -2..2, got {grade!r}")
+            yield lineno, {"prompt": prompt, "answer": answer, "reward": int(grade),
+                           "reference": row.get("reference", row.get("solution")),
+                           "answerable": row.get("answerable"),
+                           "split": (row.get("metadata") or {}).get("split") if isinstance(row.get("metadata"), dict)
+                           else None}
+
+
+def _is_heldout(row: dict, fraction: float) -> bool:
+    if row["split"] in ("train", "heldout"):
+        return row["split"] == "heldout"
+    # By prompt, so no question is seen on both sides.
+    return zlib.crc32(row["prompt"].encode("utf-8")) % 1000 < fraction * 1000
+
+
+def build(dataset: str | Path, output_dir: str | Path, cfg: TrainConfig | None = None) -> dict:
+    """Fit the learned model on graded logs and write DIR/honesty_reward_model.json + DIR/metadata.json."""
+    cfg = cfg or TrainConfig()
+    from rlwhf.config import check
+
+    check(cfg)
+    dataset, output_dir = Path(dataset), Path(output_dir)
+    if not dataset.is_file():
+        raise RlwhfError(f"{dataset}: graded logs not found (make some: rlwhf data synth --output {dataset})")
+    digest = hashlib.sha256(dataset.read_bytes()).hexdigest()
+    rows = [r for _, r in _graded_rows(dataset)]
+    if not rows:
+        raise RlwhfError(f"{dataset}: no graded rows to learn from")
+    judge = Judge()
+    train_ex, held = [], []
+    for r in rows:
+        (held if _is_heldout(r, cfg.heldout_fraction) else train_ex).append(r)
+    if not train_ex:
+        raise RlwhfError(f"{dataset}: every row is held out; nothing to train on")
+    examples = [(hash_features(feature_names(judge, r["prompt"], r["answer"]), cfg.dim_bits), r["reward"])
+                for r in train_ex]
+    model = LearnedModel.fit(examples, cfg)
+    reward = HonestyReward(judge, model)
+    metrics = evaluate_rows(reward, held)
+    body = {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "created_by": f"rlwhf {__version__}",
+        "rubric": {"scale": RUBRIC_SCALE, "weights": dict(judge.weights)},
+        "lexicons": judge.lexicons,
+        "model": {
+            "type": "multinomial_logistic_regression",
+            "classes": list(CLASSES),
+            "hash": "crc32",
+            "dim_bits": cfg.dim_bits,
+            "features": "answer/prompt word 1-2-grams, judge honesty signals, signal x prompt words",
+            "bias": model.bias,
+            "weights": {str(k): v for k, v in sorted(model.weights.items())},
+        },
+        "training": {
+            "data_file": dataset.name,
+            "data_sha256": digest,
+            "rows": len(rows),
+            "train_rows": len(train_ex),
+            "heldout_rows": len(held),
+            "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+        },
+        "heldout_metrics": metrics,
+    }
+    artifact = seal(body)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    out = output_dir / ARTIFACT_NAME
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(artifact, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(out)
+    meta = {
+        "artifact": str(out),
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "checksum": artifact["checksum"]["value"],
+        "data_sha256": digest,
+        "rows": len(rows),
+        "train_rows": len(train_ex),
+        "heldout_rows": len(held),
+        "heldout_metrics": metrics,
+        "features": len(model.weights),
+    }
+    (output_dir / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return meta
+
+
+def evaluate_rows(reward: HonestyReward, rows: list[dict]) -> dict:
+    """Held-out metrics of the learned model alone (references hidden), and of the judge with them."""
+    if not rows:
+        return {"learned_without_reference": grade_metrics([], [], []), "judge_with_reference": grade_metrics([], [], [])}
+    gold = [r["reward"] for r in rows]
+    no_ref = [reward.score_one(r["prompt"], r["answer"], None, None) for r in rows]
+    with_ref = [reward.score_one(r["prompt"], r["answer"], r["reference"], r["answerable"]) for r in rows]
+    return {
+        "learned_without_reference": grade_metrics(gold, [s for s, _, _ in no_ref], [g for _, g, _ in no_ref]),
+        "judge_with_reference": grade_metrics(gold, [s for s, _, _ in with_ref], [g for _, g, _ in with_ref]),
+    }
+
+
+# ---------------------------------------------------------------- trainer glue (ms-swift ORM, TRL)
+ARTIFACT_ENV = "RLWHF_REWARD_ARTIFACT"
+_LOADED: dict[str, HonestyReward] = {}
+
+
+def reward_from_env(path: str | Path | None = None) -> HonestyReward:
+    """`path`, else $RLWHF_REWARD_ARTIFACT, else the judge alone; loaded once per process."""
+    import os
+
+    chosen = str(path) if path else os.environ.get(ARTIFACT_ENV, "").strip()
+    if chosen not in _LOADED:
+        _LOADED[chosen] = HonestyReward.from_artifact(chosen or None)
+    return _LOADED[chosen]
+
+
+def _prompt_of(item: Any) -> str:
+    """The question of a trainer sample: a string, or the last user turn of a message list."""
+    if item is None:
+        return ""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, (list, tuple)):
+        users = [m for m in item if isinstance(m, dict) and m.get("role") == "user"]
+        return completion_text(users[-1]) if users else ""
+    return str(item)
+
+
+def _column(kwargs: dict, names: tuple[str, ...], n: int) -> list:
+    for name in names:
+        col = kwargs.get(name)
+        if isinstance(col, (list, tuple)) and len(col) == n:
+            return list(col)
+    return [None] * n
+
+
+def _answerable(value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return {"true": True, "false": False, "1": True, "0": False}.get(value.strip().casefold())
+    return bool(value)
+
+
+def score_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwargs) -> list[float]:
+    """Rewards for a trainer's batch: completions plus the dataset's columns as aligned lists.
+
+    Prompts come from `prompts` (TRL) or `messages` (ms-swift: the conversation up to the answer);
+    references from `reference` or `solution`; `answerable` as given. ms-swift's `is_truncated` caps
+    an answer cut off by the length limit at 0.
+    """
+    n = len(completions)
+    prompts = kwargs.get("prompts")
+    if not isinstance(prompts, (list, tuple)) or len(prompts) != n:
+        msgs = _column(kwargs, ("messages",), n)
+        prompts = [_prompt_of([m for m in (conv or []) if m.get("role") != "assistant"] if conv else None)
+                   for conv in msgs]
+    else:
+        prompts = [_prompt_of(p) for p in prompts]
+    refs = _column(kwargs, ("reference", "solution", "reference_answer"), n)
+    ans = [_answerable(a) for a in _column(kwargs, ("answerable",), n)]
+    truncated = _column(kwargs, ("is_truncated",), n)
+    out = []
+    for p, c, r, a, t in zip(prompts, completions, refs, ans, truncated):
+        score = reward.score_one(p, c, r, a)[0]
+        out.append(min(score, 0.0) if t else score)
+    return out

@@ -1,0 +1,48 @@
+"""Batch scoring of a JSONL file (`rlwhf reward score`): one streaming pass, constant memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rlwhf.data.io import JsonlWriter, iter_lines, open_input, parse_line
+from rlwhf.data.schema import RowError
+from rlwhf.errors import RlwhfError
+from rlwhf.reward.model import HonestyReward, _answerable
+
+_ANSWER_KEYS = ("answer", "completion", "response", "student_answer")
+
+
+def score_file(reward: HonestyReward, input_path: str | Path, output_path: str | Path) -> dict:
+    """Add `score` (float -2..2) and `grade` (int) to every row of `input_path`.
+
+    A row without a prompt or an answer stops the run with file:line and the rule (no partial output).
+    """
+    counts = {"rows": 0, "judge": 0, "model": 0}
+    score_one = reward.score_one
+    with open_input(input_path) as fh, JsonlWriter(output_path) as out:
+        for lineno, raw, terminated in iter_lines(fh):
+            try:
+                row = parse_line(raw, terminated)
+            except RowError as err:
+                raise RlwhfError(f"{input_path}:{lineno}: {err}") from None
+            if not isinstance(row, dict):
+                raise RlwhfError(f"{input_path}:{lineno}: a row must be a JSON object")
+            prompt = row.get("prompt")
+            if not isinstance(prompt, str):
+                raise RlwhfError(f"{input_path}:{lineno}: 'prompt' must be a string")
+            for key in _ANSWER_KEYS:
+                if key in row:
+                    answer = row[key]
+                    break
+            else:
+                raise RlwhfError(f"{input_path}:{lineno}: no answer: give 'answer' or 'completion'")
+            if not isinstance(answer, (str, list, dict)):
+                raise RlwhfError(f"{input_path}:{lineno}: '{key}' must be a string or chat messages")
+            reference = row.get("reference", row.get("solution"))
+            score, grade, source = score_one(prompt, answer, reference, _answerable(row.get("answerable")))
+            row["score"] = score
+            row["grade"] = grade
+            out.write(row)
+            counts["rows"] += 1
+            counts[source] += 1
+    return counts
