@@ -1,0 +1,264 @@
+"""`train(cfg)`: the production wrapper around one plan.
+
+Setup (plan, backend, telemetry), then attempts: run the backend under supervision; on an
+out-of-memory failure apply the next fallback-cascade step and retry from the last complete
+checkpoint, up to `max_attempts`; then cleanup (final model folder, telemetry files). Every attempt
+and every plan change is written to `telemetry/train.log` and `telemetry/summary.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rlwhf.errors import RlwhfError
+from rlwhf.telemetry.logs import LogFollower, collect_steps, write_steps_csv
+from rlwhf.telemetry.memory import MemoryTrace
+from rlwhf.telemetry.versions import versions
+from rlwhf.train import cascade as cascade_mod
+from rlwhf.train.bundle import load_plan, max_steps, model_path, output_dir, set_flag
+from rlwhf.train.checkpoints import finalize_model, global_step, latest_complete
+from rlwhf.train.config import TrainConfig
+from rlwhf.train.supervisor import read_tail, run_attempt
+
+
+class RunLog:
+    """Lines for people: to stderr (above the progress bar) and appended to telemetry/train.log."""
+
+    def __init__(self, path: Path, bar=None):
+        self.path = path
+        self.bar = bar
+
+    def __call__(self, message: str) -> None:
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(f"{stamp} {message}\n")
+        line = f"[rlwhf train] {message}"
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+
+def choose_backend(requested: str | None, plan: dict, log) -> str:
+    if requested:
+        return requested
+    backend = plan.get("backend") or "swift"
+    if backend == "swift" and shutil.which(plan["command"][0]) is None and not Path(plan["command"][0]).is_file():
+        log(f"`{plan['command'][0]}` is not installed (pip install 'rlwhf[swift]'): using the TRL backend")
+        return "trl"
+    return backend
+
+
+def build_argv(plan: dict, backend: str, run_root: Path, plan_file: Path, resume_from: Path | None) -> list[str]:
+    """The attempt's command: the plan's own argv (swift) or the TRL runner over the same plan."""
+    if backend == "swift":
+        return set_flag(plan["command"], "resume_from_checkpoint", str(resume_from) if resume_from else None)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    version = len([p for p in run_root.glob("v*-*") if p.is_dir()])
+    argv = [sys.executable, "-m", "rlwhf.train.trl_backend", "--plan", str(plan_file),
+            "--run-dir", str(run_root / f"v{version}-{stamp}")]
+    return argv + (["--resume-from", str(resume_from)] if resume_from else [])
+
+
+def _progress(total: int | None, initial: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc="train", unit="step", file=sys.stderr,
+                disable=not enabled, dynamic_ncols=True)
+
+
+def _load_summary(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def train(cfg: TrainConfig, cascade: list | None = None) -> dict:
+    """Run a plan to completion with OOM fallback and telemetry; returns where things are.
+
+    Result keys: final_model (a folder AutoModelForCausalLM / AutoTokenizer load), output_dir,
+    telemetry_dir, attempts (one dict per attempt), backend, global_step, max_steps, wall_time_s,
+    peak_rss_mb, summary (path of summary.json).
+    """
+    # Setup.
+    started, t0 = time.time(), time.monotonic()
+    plan = load_plan(cfg.plan)
+    out = output_dir(plan)
+    tele = out / "telemetry"
+    tele.mkdir(parents=True, exist_ok=True)
+    log = RunLog(tele / "train.log")
+    backend = choose_backend(cfg.backend, plan, log)
+    prior = _load_summary(tele / "summary.json") if cfg.resume else {}
+    if not cfg.resume:
+        for stale in ("memory.csv", "steps.csv"):
+            (tele / stale).unlink(missing_ok=True)
+    attempts: list[dict] = list(prior.get("attempts", []))
+    total_steps = max_steps(plan)
+    # A fresh run never mistakes an earlier run's checkpoints or logs in the same folder for its own.
+    since = None if cfg.resume else started - 1.0
+
+    resume_from = None
+    if cfg.resume:
+        resume_from = latest_complete(out, log=log)
+        if resume_from is None:
+            log(f"--resume: no complete checkpoint under {out}; starting from the beginning")
+        else:
+            log(f"--resume: continuing from {resume_from} (global step {global_step(resume_from)})")
+    # The cascade is loaded at the first out-of-memory failure: a run that fits never needs it.
+    steps = None if cascade is None else [cascade_mod.as_step(s) for s in cascade]
+    log(f"plan {cfg.plan}: {plan.get('algo')} via {backend}, output {out}, max_steps {total_steps}, "
+        f"max_attempts {cfg.max_attempts}" + (f", RSS cap {cfg.max_rss_gb} GB" if cfg.max_rss_gb else ""))
+
+    trace = MemoryTrace(tele / "memory.csv")
+    follower = LogFollower(out)
+    follower.skip_existing()
+    bar = _progress(total_steps, global_step(resume_from) if resume_from else 0, cfg.progress)
+    log.bar = bar
+    last_record: dict = {}
+
+    def on_steps(records: list[dict]) -> None:
+        last_record.update(records[-1])
+        bar.n = records[-1]["step"]
+        post = {k: f"{records[-1][k]:.3g}" for k in ("reward", "loss") if isinstance(records[-1].get(k), float)}
+        bar.set_postfix(post, refresh=False)
+        bar.refresh()
+
+    current = plan
+    failure = None
+    try:
+        for n in range(1, cfg.max_attempts + 1):
+            number = len(attempts) + 1
+            plan_file = tele / f"attempt-{number}.plan.json"
+            plan_file.write_text(json.dumps(current, indent=2) + "\n", encoding="utf-8")
+            argv = build_argv(current, backend, out, plan_file, resume_from)
+            env = {**os.environ, **current.get("env", {}), "PYTHONUNBUFFERED": "1"}
+            log(f"attempt {number}: starting" + (f", resuming from {resume_from}" if resume_from else ""))
+            result = run_attempt(
+                argv, env, tele / f"attempt-{number}.log", trace, follower, on_steps, attempt=number,
+                max_rss_bytes=int(cfg.max_rss_gb * 2**30) if cfg.max_rss_gb else None,
+                interval=cfg.sample_interval,
+            )
+            record = {
+                "attempt": number, "backend": backend, "status": result.reason, "detail": result.detail,
+                "returncode": result.returncode, "wall_s": round(result.wall_s, 2),
+                "peak_rss_mb": round(result.peak_rss_mb, 1), "resumed_from": str(resume_from) if resume_from else None,
+                "steps_logged": [min(result.steps_seen), max(result.steps_seen)] if result.steps_seen else None,
+                "plan": str(plan_file), "log": str(result.log_path), "argv": argv,
+            }
+            attempts.append(record)
+            log(f"attempt {number}: {result.reason} ({result.detail}) after {result.wall_s:.1f} s, "
+                f"peak RSS {result.peak_rss_mb:.0f} MB")
+            if result.reason == "ok":
+                break
+            if not result.out_of_memory:
+                tail = "\n".join(read_tail(result.log_path, 4000).splitlines()[-15:])
+                failure = RlwhfError(f"training failed on attempt {number} ({result.detail}); full log: "
+                                     f"{result.log_path}\n{tail}", exit_code=1)
+                break
+            if n == cfg.max_attempts:
+                failure = RlwhfError(f"out of memory on attempt {number} ({result.detail}) and no attempts left "
+                                     f"(--max-attempts {cfg.max_attempts}); log: {result.log_path}", exit_code=1)
+                break
+            if steps is None:
+                steps = cascade_mod.load_cascade()
+            applied = cascade_mod.next_step(current, steps)
+            for skipped in applied.skipped if applied else []:
+                log(f"fallback step passed over: {skipped}")
+            if applied is None:
+                failure = RlwhfError(f"out of memory on attempt {number} ({result.detail}) and the fallback "
+                                     f"cascade has no step left that changes this plan", exit_code=1)
+                break
+            record["fallback"] = {"step": applied.name, "description": applied.description,
+                                  "changes": applied.changes}
+            log(f"fallback step {applied.index + 1}/{len(steps)} '{applied.name}' "
+                f"({applied.description or 'no description'}): " + "; ".join(applied.changes))
+            resume_from = _retry_checkpoint(current, applied.plan, out, since, log)
+            if resume_from is not None:
+                bar.n = global_step(resume_from)
+            current = applied.plan
+    finally:
+        bar.close()
+        log.bar = None
+        trace.close()
+        wall = time.monotonic() - t0
+        summary = _write_telemetry(tele, out, plan, current, backend, attempts, trace, wall, prior, since)
+
+    if failure is not None:
+        raise failure
+
+    # Cleanup: the final checkpoint becomes a loadable model folder.
+    final = latest_complete(out, log=log, since=since) or (latest_complete(out, log=log) if cfg.resume else None)
+    if final is None:
+        raise RlwhfError(f"training finished but no complete checkpoint was written under {out} "
+                         "(set --save_steps / max_steps so at least one checkpoint is saved)", exit_code=1)
+    final_model = finalize_model(final, model_path(plan), log)
+    step = global_step(final)
+    if total_steps and step < total_steps:
+        log(f"warning: the last checkpoint is at step {step} of {total_steps}")
+    summary.update(final_model=str(final_model), global_step=step)
+    (tele / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    log(f"done: {step} optimizer steps in {wall:.1f} s; final model {final_model}")
+    return {
+        "final_model": str(final_model), "output_dir": str(out), "telemetry_dir": str(tele), "backend": backend,
+        "attempts": attempts, "global_step": step, "max_steps": total_steps, "wall_time_s": round(wall, 2),
+        "peak_rss_mb": summary["peak_rss_mb"], "summary": str(tele / "summary.json"),
+    }
+
+
+def _retry_checkpoint(old: dict, new: dict, out: Path, since: float | None, log) -> Path | None:
+    ckpt = latest_complete(out, log=log, since=since)
+    if ckpt is None:
+        log("retrying from the beginning: no complete checkpoint yet")
+        return None
+    # A checkpoint holds full weights or an adapter: it cannot seed a run of the other kind.
+    if str(old["args"].get("tuner_type", "full")) != str(new["args"].get("tuner_type", "full")):
+        log(f"retrying from the beginning: {ckpt.name} was written with another --tuner_type")
+        return None
+    log(f"retrying from {ckpt} (global step {global_step(ckpt)})")
+    return ckpt
+
+
+def _write_telemetry(tele: Path, out: Path, plan: dict, final_plan: dict, backend: str, attempts: list[dict],
+                     trace: MemoryTrace, wall: float, prior: dict, since: float | None) -> dict:
+    """steps.csv, plots and summary.json from what the run left behind (also after a failure)."""
+    from rlwhf.telemetry.memory import read_memory_csv
+    from rlwhf.telemetry.plots import plot_memory_trace, plot_reward_curve
+    from rlwhf.telemetry.logs import step_row
+
+    records = collect_steps(out, since)
+    write_steps_csv(records, tele / "steps.csv")
+    rows = [step_row(r) for r in records]
+    samples = read_memory_csv(tele / "memory.csv") if (tele / "memory.csv").is_file() else []
+    plot_reward_curve(rows, tele / "reward_curve.png", title=f"{plan.get('algo', '').upper()} reward ({backend})")
+    plot_memory_trace(samples, tele / "memory_trace.png", title="Training memory (process tree)")
+    peak_rss = max([s["rss_mb"] for s in samples], default=0.0)
+    gpu = [s["gpu_mb"] for s in samples if s["gpu_mb"] is not None]
+    rewards = [r["reward"] for r in rows if r["reward"] is not None]
+    summary = {
+        "versions": versions(),
+        "plan": plan,
+        "final_plan": final_plan,
+        "backend": backend,
+        "attempts": attempts,
+        "wall_time_s": round(wall, 2),
+        "wall_time_s_all_invocations": round(wall + prior.get("wall_time_s_all_invocations", 0.0), 2),
+        "peak_rss_mb": round(peak_rss, 1),
+        "peak_gpu_mb": round(max(gpu), 1) if gpu else None,
+        "gpu_memory_scope": trace.gpu_scope if gpu else None,
+        "steps_logged": len(rows),
+        "first_step": rows[0]["step"] if rows else None,
+        "last_step": rows[-1]["step"] if rows else None,
+        "reward_first": rewards[0] if rewards else None,
+        "reward_last": rewards[-1] if rewards else None,
+        "files": {name: str(tele / name) for name in
+                  ("memory.csv", "steps.csv", "reward_curve.png", "memory_trace.png", "train.log")},
+    }
+    (tele / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+    return summary

@@ -1,0 +1,55 @@
+"""Helpers for the training tests: plans around the fake trainer (fast supervisor tests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+FAKE_TRAINER = ASSETS / "train_fake_trainer.py"
+
+
+def write_plan(path: Path, command: list[str], args: dict, env: dict | None = None, algo: str = "grpo",
+               backend: str = "swift") -> Path:
+    """A plan in `rlwhf plan`'s shape (command argv + the same flags as `args`)."""
+    from rlwhf.train.bundle import render_value
+
+    argv = list(command)
+    for key, value in args.items():
+        argv += [f"--{key}", *render_value(value)]
+    plan = {"backend": backend, "algo": algo, "profile": "cpu", "ms_swift_version": None, "args": args,
+            "env": env or {}, "command": argv, "shell": " ".join(argv), "output_dir": args["output_dir"],
+            "model": args.get("model"), "dataset": args.get("dataset"), "fallback": []}
+    path.write_text(json.dumps(plan, indent=2), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def fake_swift(tmp_path, monkeypatch) -> Path:
+    """A `swift` executable on PATH that runs the fake trainer: plans keep ms-swift's own argv
+    (`swift rlhf --flag value ...`), so the fallback cascade's re-rendered commands run it too."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    exe = bin_dir / "swift"
+    exe.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_TRAINER}" "$@"\n')
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return exe
+
+
+@pytest.fixture
+def fake_plan(tmp_path, fake_swift):
+    """fake_plan(**flags) -> a plan of `swift rlhf ...` run by the fake trainer."""
+
+    def make(name: str = "plan.json", **flags) -> Path:
+        args = {"rlhf_type": "grpo", "model": str(tmp_path / "model"), "dataset": "data.jsonl",
+                "output_dir": str(tmp_path / "out"), "max_steps": 4, "save_steps": 2,
+                "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1, "num_generations": 4}
+        args.update(flags)
+        return write_plan(tmp_path / name, ["swift", "rlhf"], args)
+
+    return make
