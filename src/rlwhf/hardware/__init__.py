@@ -2,7 +2,7 @@
 out-of-memory degrade steps (`CASCADE`, `degrade`) read from configs/training/hardware_fallback.json."""
 
 from rlwhf.hardware.cascade import STEP_FUNCTIONS, Step, degrade, load_cascade
-from rlwhf.hardware.detect import detect, installed, package_version, pick_profile
+from rlwhf.hardware.machine import detect, installed, package_version, pick_profile
 
 
 def __getattr__(name: str):

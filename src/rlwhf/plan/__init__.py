@@ -5,7 +5,6 @@ Light to import: ms-swift is imported only by `validate_plan`.
 
 from rlwhf.plan.build import (
     build_plan,
-    find_checkpoints,
     find_secrets,
     load_plan,
     parse_override,
@@ -29,6 +28,6 @@ def validate_plan(plan: dict) -> list[str]:
 
 __all__ = [
     "PlanConfig", "build_plan", "validate_plan", "update_args", "render", "render_shell", "to_argv",
-    "parse_override", "find_secrets", "redact", "load_plan", "write_plan", "find_checkpoints",
+    "parse_override", "find_secrets", "redact", "load_plan", "write_plan",
     "reward_plugin_path",
 ]

@@ -186,7 +186,7 @@ def _local_path(value: str) -> Path | None:
 
 
 def _detect():
-    from rlwhf.hardware.detect import detect
+    from rlwhf.hardware.machine import detect
 
     return detect()
 
@@ -206,7 +206,7 @@ def resolve_profile(cfg: PlanConfig, preset: dict, info_fn=_detect) -> tuple[str
         if (cfg.nnodes or 1) > 1:
             profile, why = "multi_node", f"asked for {cfg.nnodes} nodes"
         else:
-            from rlwhf.hardware.detect import pick_profile
+            from rlwhf.hardware.machine import pick_profile
 
             info = info_fn()
             profile, why = pick_profile(info)
@@ -215,7 +215,7 @@ def resolve_profile(cfg: PlanConfig, preset: dict, info_fn=_detect) -> tuple[str
         mn = _section(preset["profiles"], "multi_node", "profiles.multi_node")
         node_profile = cfg.node_profile or mn.get("node_profile", "auto")
         if node_profile == "auto":
-            from rlwhf.hardware.detect import pick_profile
+            from rlwhf.hardware.machine import pick_profile
 
             info = info or info_fn()
             node_profile, node_why = pick_profile(info)
@@ -232,12 +232,13 @@ def build_plan(cfg: PlanConfig, info: dict | None = None) -> dict:
 
     `info` is a `rlwhf.hardware.detect()` result to plan for (default: this machine, detected when needed).
     """
-    from rlwhf.hardware.detect import installed, package_version
+    from rlwhf.hardware.machine import installed, package_version
 
     check(cfg)
     preset = load_preset(cfg.preset)
     profiles = _section(preset, "profiles", "profiles")
-    info_fn = (lambda: info) if info is not None else _detect
+    given = info
+    info_fn = (lambda: given) if given is not None else _detect
     profile, node_profile, why, info = resolve_profile(cfg, preset, info_fn)
     if profile not in profiles or node_profile not in profiles:
         raise RlwhfError(f"preset: no profile {node_profile if profile in profiles else profile!r} "
@@ -312,7 +313,8 @@ def build_plan(cfg: PlanConfig, info: dict | None = None) -> dict:
     if nnodes > 1:
         args.update(prof.get("multi_node_args") or {})
     if prof.get("device") == "cuda" and args.get("torch_dtype") == "bfloat16" and prof.get("no_bf16_dtype"):
-        devices = ((info or {}).get("cuda") or {}).get("devices") or []
+        info = info or info_fn()
+        devices = (info.get("cuda") or {}).get("devices") or []
         if devices and not all(d.get("bf16") for d in devices):
             args["torch_dtype"] = prof["no_bf16_dtype"]
             notes.append(f"GPU without bf16 ({devices[0].get('name')}): torch_dtype {prof['no_bf16_dtype']}")
@@ -374,8 +376,9 @@ def build_plan(cfg: PlanConfig, info: dict | None = None) -> dict:
         "world_size": world,
         "ms_swift_version": package_version("ms-swift", "swift"),
         "reward_artifact": reward_artifact,
-        "checkpoints": "<output_dir>/v<N>-<timestamp>/checkpoint-<step> (ms-swift versioned runs; "
-                       "rlwhf.plan.find_checkpoints lists them)",
+        # ms-swift keeps its versioned run folders (--add_version true): a retry or a resume never
+        # overwrites an earlier attempt's logs, and every checkpoint sits one level below output_dir.
+        "checkpoints": "<output_dir>/v<N>-<timestamp>/checkpoint-<step>",
         "notes": notes,
         "args": args,
         "env": env,
@@ -413,18 +416,3 @@ def load_plan(path: str | Path) -> dict:
     if not isinstance(plan, dict):
         raise RlwhfError(f"{path}: a plan is a JSON object")
     return plan
-
-
-def find_checkpoints(output_dir: str | Path) -> list[Path]:
-    """Complete `checkpoint-N` folders under a plan's output_dir (newest step last, across versioned runs).
-
-    A checkpoint counts as complete when its `trainer_state.json` exists (written last by the trainer).
-    """
-    root = Path(output_dir)
-    found = [p for pattern in ("checkpoint-*", "*/checkpoint-*") for p in root.glob(pattern)
-             if p.is_dir() and (p / "trainer_state.json").is_file() and p.name.split("-")[-1].isdigit()]
-
-    def order(p: Path):
-        return (int(p.name.split("-")[-1]), p.parent.name)
-
-    return sorted(set(found), key=order)

@@ -113,7 +113,7 @@ def validate_plan(plan: dict) -> list[str]:
 
 
 def _swift_version() -> str:
-    from rlwhf.hardware.detect import package_version
+    from rlwhf.hardware.machine import package_version
 
     return package_version("ms-swift", "swift") or "?"
 
