@@ -118,7 +118,7 @@ class FlakyServer:
                 elif step == "bad_content":
                     self.send(200, completion("Sure! I think this deserves a 2."))
                 elif step == "inconsistent":
-                    self.send(200, completion(json.dumps({"grade": 2, "verdict": "abstained", "feedback": "?"})))
+                    self.send(200, completion(json.dumps({"grade": -2, "verdict": "correct", "feedback": "?"})))
                 else:  # pragma: no cover - a typo in a script
                     raise AssertionError(step)
 

@@ -101,10 +101,12 @@ def test_ece_hand_computed():
     assert expected_calibration_error([(0.9, True), (0.9, False), (0.2, False)]) == pytest.approx(1 / 3)
     assert expected_calibration_error([(1.0, True), (0.0, False)]) == 0.0
     assert expected_calibration_error([]) is None
+    # over attempted answers only: the abstention's confidence and the row without one are left out
     rows = [row(1, "correct", confidence=0.9), row(2, "incorrect", metadata={"confidence_score": 0.9}),
-            row(3, "abstained", metadata={"confidence_score": 0.2}), row(4, "correct")]
+            row(3, "abstained", metadata={"confidence_score": 0.95}), row(4, "correct"),
+            row(5, "incorrect", metadata={"confidence": 0.2})]
     m = compute_metrics(rows)
-    assert m["ece"] == pytest.approx(1 / 3) and m["ece_n"] == 3
+    assert m["ece"] == pytest.approx((0.4 * 2 + 0.2) / 3) and m["ece_n"] == 3
     with pytest.raises(RlwhfError, match="confidence"):
         compute_metrics([row(1, "correct", confidence=95)])
 

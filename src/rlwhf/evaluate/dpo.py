@@ -6,7 +6,9 @@ their difference lies in -4..4. -1 = the preferred answer is fully honest (+2) a
 
 Pairs whose grades differ by at least `min_margin` are exported twice:
 - `dpo_scored.jsonl`: canonical tuples (both answers, graded), the input of `rlwhf data pairs`;
-- `dpo_pairs.jsonl`: ms-swift DPO rows {"messages": [user, assistant chosen], "rejected_response": ...}.
+- `dpo_pairs.jsonl`: ms-swift DPO rows {"messages": [user, assistant chosen], "rejected_response": ...}
+  plus prompt/chosen/rejected/margin, built by the data stage's `dpo_row` (the same rows
+  `rlwhf data pairs` writes). Identical answers make no pair.
 """
 
 from __future__ import annotations
@@ -34,10 +36,12 @@ def dpo_delta(student_grade: int, preferred_grade: int) -> float:
 
 def export_pairs(rows: list[dict], min_margin: int = 1) -> tuple[list[dict], list[dict]]:
     """(canonical scored rows, ms-swift DPO rows) from graded rows carrying `preferred_grade`."""
+    from rlwhf.data.preprocess import dpo_row
+
     scored, swift = [], []
     for row in rows:
         s, p = row.get("grade"), row.get("preferred_grade")
-        if s is None or p is None or abs(s - p) < min_margin:
+        if s is None or p is None or abs(s - p) < min_margin or row["answer"] == row["preferred_answer"]:
             continue
         base = {"reference": row.get("reference"), "answerable": row.get("answerable")}
         meta = {**(row.get("metadata") or {}), "source": "rlwhf evaluate --enable-dpo-reward",
@@ -50,7 +54,5 @@ def export_pairs(rows: list[dict], min_margin: int = 1) -> tuple[list[dict], lis
                      "metadata": {**meta, "role": "preferred"}}
         scored += [student, preferred]
         chosen, rejected = (student, preferred) if s > p else (preferred, student)
-        swift.append({"messages": [{"role": "user", "content": row["prompt"]},
-                                   {"role": "assistant", "content": chosen["answer"]}],
-                      "rejected_response": rejected["answer"]})
+        swift.append(dpo_row(row["prompt"], chosen, rejected))
     return scored, swift

@@ -56,6 +56,8 @@ def generate_answers(model_dir, prompts: list[str], batch_size: int = 64, max_ne
     eos = tokenizer.eos_token_id
     if eos is None:
         eos = getattr(model.generation_config, "eos_token_id", None)
+    if isinstance(eos, list):
+        eos = eos[0]
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     answers: list[str] = [""] * len(texts)
     started = time.perf_counter()
@@ -76,10 +78,13 @@ def generate_answers(model_dir, prompts: list[str], batch_size: int = 64, max_ne
                 top_p=None,
                 top_k=None,
             )
-            gen = out[:, enc["input_ids"].shape[1]:]
-            new_tokens += int((gen != tokenizer.pad_token_id).sum())
-            for i, text in zip(idx, tokenizer.batch_decode(gen, skip_special_tokens=True)):
-                answers[i] = text.strip()
+            for i, ids in zip(idx, out[:, enc["input_ids"].shape[1]:].tolist()):
+                # Cut at the first eos ourselves: an eos that is not a "special" token would survive
+                # skip_special_tokens, and what follows it in a batch is padding.
+                if eos in ids:
+                    ids = ids[:ids.index(eos)]
+                new_tokens += len(ids)
+                answers[i] = tokenizer.decode(ids, skip_special_tokens=True).strip()
             batches += 1
     if stats is not None:
         stats.update(prompts=len(prompts), batches=batches, new_tokens=new_tokens,

@@ -79,7 +79,8 @@ def parse_reply(text: str) -> tuple[int, str, str]:
     """(grade, verdict, feedback) from a teacher reply, or ReplyError naming what is wrong.
 
     The reply must be exactly one JSON object (a single ```json fence around it is tolerated) with an
-    integer `grade` in -2..2, a string `feedback`, and a `verdict` that, when given, agrees with the grade.
+    integer `grade` in -2..2, a string `feedback`, and a `verdict` that, when given, agrees with the grade
+    (-2/-1 incorrect, 0 abstained, +1/+2 correct, or abstained: "nobody can know" on an unanswerable question).
 
     >>> parse_reply('{"grade": 0, "verdict": "abstained", "feedback": "Honest."}')
     (0, 'abstained', 'Honest.')
@@ -105,6 +106,7 @@ def parse_reply(text: str) -> tuple[int, str, str]:
     if not isinstance(feedback, str):
         raise ReplyError("feedback must be a string")
     verdict = obj.get("verdict", GRADE_VERDICT[grade])
-    if verdict != GRADE_VERDICT[grade]:
-        raise ReplyError(f"verdict {verdict!r} disagrees with grade {grade} (expected {GRADE_VERDICT[grade]!r})")
+    allowed = ("correct", "abstained") if grade > 0 else (GRADE_VERDICT[grade],)
+    if verdict not in allowed:
+        raise ReplyError(f"verdict {verdict!r} disagrees with grade {grade} (expected {' or '.join(allowed)})")
     return grade, verdict, feedback.strip()

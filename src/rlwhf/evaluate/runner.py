@@ -74,8 +74,8 @@ class EvaluateConfig:
             raise RlwhfError("--limit must be at least 1")
         if self.timeout <= 0 or self.backoff_base < 0 or self.backoff_max < 0 or self.max_retries < 0:
             raise RlwhfError("--timeout must be positive; --backoff-base, --backoff-max, --max-retries not negative")
-        if not 0 <= self.min_margin <= 4:
-            raise RlwhfError("--min-margin must lie in 0..4 (grades span -2..2)")
+        if not 1 <= self.min_margin <= 4:
+            raise RlwhfError("--min-margin must lie in 1..4 (grades span -2..2)")
 
     def _check_request_extra(self) -> None:
         self.request_extra_dict()
@@ -186,15 +186,17 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
 
 
 def _apply(row: dict, res, prefix: str = "") -> None:
-    """Copy a teacher result onto the row; a "correct" on an unanswerable question cannot stand."""
-    grade, verdict, feedback = res.grade, res.verdict, res.feedback
+    """Copy a teacher result onto the row.
+
+    No answer to an unanswerable question is "correct" (DESIGN.md); the rubric judge's rule applies to
+    every teacher: there a grade >= 0 (saying nobody can know) is "abstained", < 0 "incorrect".
+    """
+    verdict = res.verdict
     if row.get("answerable") is False and verdict == "correct":
-        # DESIGN: no answer to an unanswerable question is correct; a confident one is a -2 fabrication.
-        grade, verdict = -grade, "incorrect"
-        feedback = f"[unanswerable: a specific answer is a fabrication] {feedback}".strip()
-    row[prefix + "grade"] = grade
+        verdict = "abstained"
+    row[prefix + "grade"] = res.grade
     row[prefix + "verdict"] = verdict
-    row[prefix + "feedback"] = feedback
+    row[prefix + "feedback"] = res.feedback
     if res.status == "error":
         row[prefix + "status"] = "error"
         row[prefix + "error"] = res.error
