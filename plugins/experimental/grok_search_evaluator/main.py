@@ -1,0 +1,11 @@
+"""Transformer Lab plugin shim: `rlwhf evaluate` with the parameters in index.json.
+
+python3 -m plugins.experimental.grok_search_evaluator.main --answers A.jsonl --output_dir DIR [--teacher openai ...]
+"""
+
+import sys
+
+from rlwhf.evaluate.tlab import main
+
+if __name__ == "__main__":
+    sys.exit(main())
