@@ -120,7 +120,7 @@ def test_dpo_reward_deltas_and_pairs_accepted_by_data_pairs():
     (["--answers", "a.jsonl", "--model", "m", "--prompts", "p.jsonl", "--output-dir", "o"], "not both"),
     (["--prompts", "p.jsonl", "--output-dir", "o"], "--model DIR with --prompts"),
     (["--answers", "a.jsonl"], "--output-dir is required"),
-    (["--answers", "missing.jsonl", "--output-dir", "o"], "missing.jsonl: cannot read"),
+    (["--answers", "missing.jsonl", "--output-dir", "o"], "missing.jsonl: no such file"),
     (["--answers", "a.jsonl", "--output-dir", "o", "--concurrency", "0"], "--concurrency must be at least 1"),
     (["--answers", "a.jsonl", "--output-dir", "o", "--request-extra", "[1]"], "JSON object"),
     (["--answers", "a.jsonl", "--output-dir", "o", "--teacher", "nope"], "unknown"),
@@ -136,8 +136,9 @@ def test_usage_errors_exit_2_without_traceback(argv, message, capsys):
 
 
 @pytest.mark.parametrize("line,message", [
-    ("{not json", "bad.jsonl:2: not valid JSON"),
+    ("{not json", "bad.jsonl:2: invalid JSON"),
     ('{"answer": "x"}', "bad.jsonl:2: 'prompt' must be a non-empty string"),
+    ('["q", "a"]', "bad.jsonl:2: a row must be a JSON object"),
     ('{"prompt": "q"}', "bad.jsonl:2: an answer row needs a string 'answer'"),
     ('{"prompt": "q", "answer": "a", "answerable": "yes"}', "bad.jsonl:2: 'answerable' must be true, false or null"),
     ('{"prompt": "q", "answer": "a", "reference": 4}', "bad.jsonl:2: 'reference' must be a string or null"),

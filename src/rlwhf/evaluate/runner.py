@@ -6,21 +6,19 @@ measure, write. Every input row reaches answers.jsonl, graded or with verdict "e
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rlwhf.data.io import write_json, write_jsonl
 from rlwhf.errors import RlwhfError
 from rlwhf.evaluate.dpo import dpo_delta, export_pairs, preferred_of
 from rlwhf.evaluate.metrics import compute_metrics
+from rlwhf.evaluate.rows import read_graded, read_rows
 from rlwhf.evaluate.teachers import GradeRequest, make_teacher
 
-ANSWER_FIELDS = ("answer", "completion", "response", "student_answer")
-REFERENCE_FIELDS = ("reference", "reference_answer", "solution")
 
 
 @dataclass
@@ -90,99 +88,6 @@ class EvaluateConfig:
         if not isinstance(extra, dict):
             raise RlwhfError("--request-extra must be a JSON object")
         return extra
-
-
-# -- reading rows -----------------------------------------------------------------------------------
-def _first(obj: dict, names: tuple[str, ...]):
-    for name in names:
-        if name in obj:
-            return obj[name]
-    return None
-
-
-def read_rows(path: str | Path, need_answer: bool, limit: int | None = None) -> list[dict]:
-    """Prompt (or answer) rows from JSONL; a bad row stops the run naming its file, line and rule."""
-    rows = []
-    try:
-        fh = open(path, encoding="utf-8")
-    except OSError as exc:
-        raise RlwhfError(f"{path}: cannot read ({exc.strerror})") from None
-    with fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RlwhfError(f"{where}: not valid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise RlwhfError(f"{where}: a row must be a JSON object")
-            prompt = obj.get("prompt")
-            if not isinstance(prompt, str) or not prompt.strip():
-                raise RlwhfError(f"{where}: 'prompt' must be a non-empty string")
-            reference = _first(obj, REFERENCE_FIELDS)
-            if reference is not None and not isinstance(reference, str):
-                raise RlwhfError(f"{where}: 'reference' must be a string or null")
-            answerable = obj.get("answerable")
-            if answerable is not None and not isinstance(answerable, bool):
-                raise RlwhfError(f"{where}: 'answerable' must be true, false or null")
-            if obj.get("metadata") is not None and not isinstance(obj["metadata"], dict):
-                raise RlwhfError(f"{where}: 'metadata' must be an object")
-            row = {k: v for k, v in obj.items() if k not in ANSWER_FIELDS + REFERENCE_FIELDS}
-            row.update(prompt=prompt, reference=reference, answerable=answerable)
-            if not row.get("id"):
-                row["id"] = hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:16]
-            else:
-                row["id"] = str(row["id"])
-            if need_answer:
-                answer = _first(obj, ANSWER_FIELDS)
-                if not isinstance(answer, str):
-                    raise RlwhfError(f"{where}: an answer row needs a string 'answer' (or completion/response)")
-                row["answer"] = answer
-            for stale in ("grade", "verdict", "feedback", "status", "error"):  # a regraded file gets fresh ones
-                row.pop(stale, None)
-            rows.append(row)
-            if limit and len(rows) >= limit:
-                break
-    if not rows:
-        raise RlwhfError(f"{path}: no rows")
-    return rows
-
-
-def read_graded(path: str | Path) -> list[dict]:
-    """An earlier answers.jsonl (the baseline): rows with prompt and verdict."""
-    rows = []
-    try:
-        fh = open(path, encoding="utf-8")
-    except OSError as exc:
-        raise RlwhfError(f"{path}: cannot read the baseline ({exc.strerror})") from None
-    with fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RlwhfError(f"{path}:{line_no}: not valid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict) or obj.get("verdict") not in ("correct", "incorrect", "abstained", "error"):
-                raise RlwhfError(f"{path}:{line_no}: a baseline row needs a verdict (an answers.jsonl of rlwhf evaluate)")
-            rows.append(obj)
-    return rows
-
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
 
 
 def _apply(row: dict, res, prefix: str = "") -> None:
@@ -267,15 +172,15 @@ def evaluate(cfg: EvaluateConfig) -> dict:
         metrics["dpo"] = {"rows_with_preferred": len(dpo_rows), "graded_pairs": len(deltas),
                           "mean_delta": sum(deltas) / len(deltas) if deltas else None,
                           "exported_pairs": len(swift), "min_margin": cfg.min_margin}
-        _write_jsonl(out / "dpo_scored.jsonl", scored)
-        _write_jsonl(out / "dpo_pairs.jsonl", swift)
+        write_jsonl(out / "dpo_scored.jsonl", scored)
+        write_jsonl(out / "dpo_pairs.jsonl", swift)
     timings["total_seconds"] = round(time.perf_counter() - started, 3)
     metrics["timings"] = timings
     metrics["source"] = {"model": cfg.model, "prompts": cfg.prompts, "answers": cfg.answers,
                          "baseline": cfg.baseline, "search_corpus": cfg.search_corpus}
 
-    _write_jsonl(out / "answers.jsonl", rows)
-    _write_json(out / "metrics.json", metrics)
+    write_jsonl(out / "answers.jsonl", rows)
+    write_json(out / "metrics.json", metrics)
     errors = metrics["errors"]
     _log(f"{len(rows)} rows: accuracy {_pct(metrics['accuracy'])}, hallucination {_pct(metrics['hallucination_rate'])}, "
          f"abstention {_pct(metrics['abstention_rate'])}, {errors} error row(s) -> {out}")

@@ -5,13 +5,11 @@ Corpus rows: {"id": str (optional, default "<file line>"), "text": str, "title":
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import Counter
 from pathlib import Path
 
-from rlwhf.errors import RlwhfError
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 # Words that match everything carry no evidence; a short list keeps scores readable.
@@ -57,26 +55,10 @@ class BM25Index:
 
     @classmethod
     def from_jsonl(cls, path: str | Path) -> "BM25Index":
-        passages = []
-        try:
-            fh = open(path, encoding="utf-8")
-        except OSError as exc:
-            raise RlwhfError(f"{path}: cannot read the search corpus ({exc.strerror})") from None
-        with fh:
-            for line_no, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise RlwhfError(f"{path}:{line_no}: not valid JSON ({exc.msg})") from None
-                if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or not obj["text"].strip():
-                    raise RlwhfError(f"{path}:{line_no}: a passage needs a non-empty string 'text'")
-                passages.append({"id": str(obj.get("id", f"{Path(path).name}:{line_no}")), "text": obj["text"],
-                                 **({"title": obj["title"]} if isinstance(obj.get("title"), str) else {})})
-        if not passages:
-            raise RlwhfError(f"{path}: the search corpus has no passages")
-        return cls(passages)
+        """An index over a JSONL corpus of passages (see `rlwhf.evaluate.rows.read_passages`)."""
+        from rlwhf.evaluate.rows import read_passages
+
+        return cls(read_passages(path))
 
     def search(self, query: str, k: int = 3) -> list[dict]:
         """The top `k` passages with a positive score: {"id", "text", "score"}, best first."""
