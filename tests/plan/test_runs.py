@@ -1,0 +1,93 @@
+"""Plans run as-is: the CPU GRPO plan trains with the honesty reward; 2 CPU processes (gloo); 2 nodes on localhost.
+
+Each run is 2 steps of a tiny untrained Qwen2 on 8 rows (about 15-25 s, almost all start-up).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rlwhf.plan import PlanConfig, build_plan, validate_plan
+
+pytest.importorskip("swift", reason="ms-swift is part of requirements.txt")
+
+DATA = Path(__file__).resolve().parents[1] / "assets" / "plan_grpo_rows.jsonl"
+TINY = ["max_steps=2", "per_device_train_batch_size=4", "num_generations=4", "max_completion_length=8",
+        "save_steps=2", "logging_steps=1"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def logged_steps(output_dir: str) -> list[dict]:
+    rows = [json.loads(line) for p in Path(output_dir).glob("v*/logging.jsonl") for line in p.open() if line.strip()]
+    return [r for r in rows if "reward" in r]
+
+
+def run_argv_env(plan: dict, log: Path, timeout: int = 240) -> subprocess.Popen:
+    """Start the plan the way `rlwhf train` does: its argv with its env over the current one."""
+    return subprocess.Popen(plan["command"], env={**os.environ, **plan["env"]}, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT)
+
+
+@pytest.mark.slow
+def test_cpu_grpo_plan_shell_line_trains_and_logs_the_honesty_reward(tiny_model_dir, tmp_path):
+    plan = build_plan(PlanConfig(model=str(tiny_model_dir), dataset=str(DATA), profile="cpu",
+                                 output_dir=str(tmp_path / "run"), overrides=TINY))
+    assert validate_plan(plan) == []
+    done = subprocess.run(["bash", "-c", plan["shell"]], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    steps = logged_steps(plan["output_dir"])
+    assert len(steps) == 2
+    honesty = [k for k in steps[0] if k.startswith("rewards/") and k.endswith("/mean")]
+    assert honesty and "Honesty" in honesty[0], steps[0].keys()  # the rlwhf_honesty ORM scored the completions
+    assert all(-2.0 <= r["reward"] <= 2.0 for r in steps)
+    assert list(Path(plan["output_dir"]).glob("v*/checkpoint-2/trainer_state.json"))
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_two_cpu_processes_with_gloo(tiny_model_dir, tmp_path):
+    plan = build_plan(PlanConfig(model=str(tiny_model_dir), dataset=str(DATA), profile="cpu", nproc_per_node=2,
+                                 master_port=free_port(), output_dir=str(tmp_path / "run"),
+                                 overrides=TINY + ["per_device_train_batch_size=2"]))
+    assert plan["env"]["NPROC_PER_NODE"] == "2" and "--use_cpu" in plan["command"]
+    assert validate_plan(plan) == []
+    log = tmp_path / "run.log"
+    proc = run_argv_env(plan, log)
+    assert proc.wait(timeout=300) == 0, log.read_text()[-3000:]
+    assert "torch.distributed.run" in log.read_text()  # ms-swift started itself under torchrun
+    assert len(logged_steps(plan["output_dir"])) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_multi_node_plan_for_two_nodes_on_localhost(tiny_model_dir, tmp_path):
+    port = free_port()
+    plans = [build_plan(PlanConfig(model=str(tiny_model_dir), dataset=str(DATA), profile="multi_node",
+                                   node_profile="cpu", nnodes=2, node_rank=rank, nproc_per_node=1,
+                                   master_addr="127.0.0.1", master_port=port, output_dir=str(tmp_path / "run"),
+                                   overrides=TINY + ["per_device_train_batch_size=2"])) for rank in (0, 1)]
+    assert plans[0]["command"] == plans[1]["command"]  # the same plan on every node but NODE_RANK
+    assert [p["env"]["NODE_RANK"] for p in plans] == ["0", "1"]
+    assert validate_plan(plans[1]) == []
+    logs = [tmp_path / f"node{rank}.log" for rank in (0, 1)]
+    procs = [run_argv_env(plan, log) for plan, log in zip(plans, logs)]
+    try:
+        codes = [p.wait(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert codes == [0, 0], "\n".join(log.read_text()[-2000:] for log in logs)
+    assert "--nnodes 2" in logs[1].read_text() and "--node_rank 1" in logs[1].read_text()
+    assert len(logged_steps(plans[0]["output_dir"])) == 2
