@@ -67,9 +67,13 @@ def test_sft_mix_covers_every_form():
 
     pools = tiny.sft_pools(0)
     assert pools["easy"] and pools["hard"] and pools["unanswerable"]
-    # No held-out prompt or held-out hard sum reaches SFT.
+    # No held-out prompt reaches SFT, and of the hard sums only the known half does.
     held = {p["prompt"] for p in synth.prompts("heldout", 0)}
     assert not held & {s["prompt"] for pool in pools.values() for s in pool}
+    known = tiny.known_hard_sums()
+    assert len(known) == synth.HARD_SUMS // 2
+    taught = {tuple(int(v) for v in tiny._numbers(s["prompt"])) for s in pools["hard"]}
+    assert taught == known
     rng = random.Random(0)
     spec = pools["unanswerable"][0]
     answers = [tiny.sft_answer(spec, rng) for _ in range(300)]
