@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import pytest
 from _evaluate_server import FlakyServer
@@ -24,8 +24,7 @@ def recorded_sleeps(monkeypatch):
     return delays
 
 
-@dataclass
-class FakeJudgement:
+class FakeJudgement(NamedTuple):
     grade: int
     verdict: str
     feedback: str

@@ -33,6 +33,10 @@ def test_rubric_version_follows_the_text(tmp_path):
     bad.write_text("## system\nonly a system part\n")
     with pytest.raises(RlwhfError, match="## user"):
         load_rubric(str(bad))
+    typo = tmp_path / "typo.md"
+    typo.write_text("## system\nGrade.\n## user\n$prompt $answr\n")
+    with pytest.raises(RlwhfError, match="unknown or malformed field"):
+        load_rubric(str(typo))
     with pytest.raises(RlwhfError, match="not found"):
         load_rubric("no_such_rubric_v9")
 

@@ -67,11 +67,17 @@ def load_rubric(name_or_path: str | None = None) -> Rubric:
     missing = [s for s in ("system", "user") if s not in sections]
     if missing:
         raise RlwhfError(f"{path}: rubric prompt lacks the section(s) {', '.join('## ' + s for s in missing)}")
+    user = Template("\n".join(sections["user"]).strip())
+    try:  # an unknown or malformed $field is a mistake in the file: say so now, not on row 1 of 10,000
+        user.substitute(prompt="", answer="", reference="", answerable="", context="")
+    except (KeyError, ValueError) as exc:
+        raise RlwhfError(f"{path}: the user section has an unknown or malformed field ({exc}); "
+                         "allowed: $prompt $answer $reference $answerable $context (write $$ for a dollar)") from None
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
     return Rubric(
         version=f"{path.stem}@{digest}",
         system="\n".join(sections["system"]).strip(),
-        user=Template("\n".join(sections["user"]).strip()),
+        user=user,
     )
 
 

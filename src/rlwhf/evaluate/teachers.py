@@ -68,6 +68,10 @@ class OfflineTeacher:
         self.rubric_version = "rubric-judge"
         self.stats = {"graded": 0, "errors": 0}
 
+    @classmethod
+    def from_config(cls, cfg) -> "OfflineTeacher":
+        return cls()
+
     def _get_judge(self) -> Callable:
         if self._judge is None:
             try:
@@ -102,7 +106,7 @@ class OfflineTeacher:
 
 
 def _offline(cfg) -> OfflineTeacher:
-    return OfflineTeacher()
+    return OfflineTeacher.from_config(cfg)
 
 
 def _openai(cfg):
