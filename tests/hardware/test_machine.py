@@ -106,3 +106,14 @@ def test_plan_for_this_machine_without_torch(tmp_path):
     status, out = run_hidden("uninstalled", "plan", "--model", str(model), "--dataset", "d.jsonl")
     assert status == {"rc": 0, "torch_loaded": False}
     assert json.loads(out)["profile"] == "cpu"
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import rlwhf.hardware.cascade as cascade
+    import rlwhf.hardware.machine as machine
+    import rlwhf.hardware.standby as standby
+
+    for module in (cascade, machine, standby):
+        assert doctest.testmod(module).failed == 0, module.__name__

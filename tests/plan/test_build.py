@@ -285,3 +285,11 @@ def test_cli_usage_errors_are_clear(local_model, capsys):
     assert main(["plan", "--profile", "cpu", "--model", str(local_model), "--dataset", str(DATA),
                  "--set", "novalue"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import rlwhf.plan.build as build
+
+    assert doctest.testmod(build).failed == 0

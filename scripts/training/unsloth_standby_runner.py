@@ -1,0 +1,45 @@
+"""Seed entry point: write the ready-to-run GRPO plan (workspace/plans/ms_swift_grpo_launch.json) and a
+hardware/memory telemetry report, and say whether Unsloth Standby is available here and why not
+(shim over rlwhf.hardware.standby; plan flags as in `rlwhf plan`).
+
+    python scripts/training/unsloth_standby_runner.py --model DIR [--dataset FILE] [--profile auto]
+"""
+
+import argparse
+import sys
+
+
+def main(argv=None) -> int:
+    from rlwhf.config import add_arguments, from_namespace
+    from rlwhf.errors import RlwhfError
+    from rlwhf.hardware.standby import standby_report
+    from rlwhf.plan import PlanConfig
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p, PlanConfig)
+    p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="extend", nargs="+", default=[],
+                   help="override a swift rlhf argument")
+    p.add_argument("--report", default="workspace/telemetry/unsloth_standby_report.json",
+                   help="telemetry report JSON (default: %(default)s)")
+    args = p.parse_args(argv)
+    plan_path = args.output or "workspace/plans/ms_swift_grpo_launch.json"
+    try:
+        cfg = from_namespace(PlanConfig, args, algo="grpo", output=plan_path)
+        report = standby_report(cfg, plan_path, args.report)
+    except RlwhfError as exc:
+        print(f"unsloth_standby_runner: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    standby = report["unsloth_standby"]
+    if standby["available"]:
+        print("Unsloth Standby: available (UNSLOTH_VLLM_STANDBY=1 is in the plan)")
+    else:
+        print("Unsloth Standby: unavailable here: " + "; ".join(standby["reasons"]) +
+              ". The plan runs without it.")
+    print(f"plan: {plan_path} (profile {report['profile']}: {report['profile_reason']})")
+    print(f"telemetry: {args.report} (peak RSS {report['memory']['process_peak_rss_gb']} GiB)")
+    print(report["shell"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
