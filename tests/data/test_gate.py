@@ -47,6 +47,7 @@ BAD = [
     ("missing prompt", line(prompt=...), "missing prompt",
      "missing prompt: no 'prompt' field (nor question, query, instruction)"),
     ("empty prompt", line(prompt="  "), "empty prompt", "empty prompt: prompt is '  '"),
+    ("unicode-blank answer", line(answer="\u3000\n"), "empty answer", "empty answer: answer is '\\u3000\\n'"),
     ("missing answer", line(answer=...), "missing answer",
      "missing answer: no 'answer' field (nor student_answer, response, completion)"),
     ("empty answer", line(answer=""), "empty answer", "empty answer: answer is ''"),
@@ -153,12 +154,14 @@ def test_duplicates_counted_and_optionally_quarantined(tmp_path):
 
 
 def test_strict_requires_metadata(tmp_path):
-    content = line(metadata={"source_ai": "s", "confidence_score": 0.5}) + line(metadata=...) + line()
+    content = (line(metadata={"source_ai": "s", "confidence_score": 0.5}) + line(metadata=...) + line()
+               + line(metadata={"source_ai": " ", "confidence_score": 0.5, "rubric_dimension": "x"}))
     code, report, quarantine, _ = gate(tmp_path, content)
     assert code == 0
     code, report, quarantine, _ = gate(tmp_path, content, "--strict")
-    assert code == 1 and report["reasons"] == {"missing metadata field": 2}
+    assert code == 1 and report["reasons"] == {"missing metadata field": 3}
     assert [q["reason"] for q in quarantine] == ["missing metadata field: --strict needs metadata.rubric_dimension",
+                                                 "missing metadata field: --strict needs metadata.source_ai",
                                                  "missing metadata field: --strict needs metadata.source_ai"]
 
 

@@ -3,15 +3,26 @@ msgspec reads these annotations at runtime).
 
 Each decoder accepts only rows that the full Python rules in `schema.canonicalize` accept; a row
 it rejects goes through those rules, which give the precise reason (or accept it after all, e.g.
-a reward written as 2.0). tests/data/test_fast_path.py checks the two paths agree.
+a reward written as 2.0). tests/data/test_gate.py and test_preprocess.py check that both paths agree.
 """
 
 from typing import Annotated, Optional, Union
 
-from rlwhf.data.io import msgspec as ms
+try:  # imported whatever RLWHF_PURE_PYTHON says: callers check rlwhf.data.io.msgspec before using these
+    import msgspec as ms
+except ImportError:  # pragma: no cover - msgspec comes with the swift extra
+    ms = None
+
+
+def blank(text: str) -> bool:
+    """Whitespace only? (first-character test first: almost all text starts with a letter)."""
+    return text[0].isspace() and not text.strip()
+
 
 if ms is not None:
-    Text = Annotated[str, ms.Meta(pattern=r"\S")]
+    # min_length only: a regex per string would cost more than the rest of the decode; callers
+    # reject whitespace-only text with `blank()`.
+    Text = Annotated[str, ms.Meta(min_length=1)]
     Conf = Annotated[float, ms.Meta(ge=0, le=1)]
     Reward = Annotated[int, ms.Meta(ge=-2, le=2)]
     Id = Union[Annotated[str, ms.Meta(min_length=1)], int, None]
@@ -44,25 +55,33 @@ if ms is not None:
         answerable: Optional[bool] = None
         id: Id = None
 
-    # Preprocess may re-encode the row from the struct only when no field would be lost.
-    class CanonicalRow(ms.Struct, forbid_unknown_fields=True):
+    # Preprocess re-encodes the struct itself, so: no unknown fields (nothing may be lost) and the
+    # fields in canonical output order (kw_only allows required fields after optional ones).
+    class CanonicalRow(ms.Struct, forbid_unknown_fields=True, kw_only=True):
+        id: Optional[Annotated[str, ms.Meta(min_length=1)]] = None
         prompt: Text
         answer: Text
-        reward: Reward
         feedback: Optional[str] = None
+        reward: Reward
         reference: Optional[str] = None
         answerable: Optional[bool] = None
-        id: Optional[Annotated[str, ms.Meta(min_length=1)]] = None
         metadata: Optional[dict] = None
 
-    class PromptRow(ms.Struct, forbid_unknown_fields=True):
+    class PromptRow(ms.Struct, forbid_unknown_fields=True, kw_only=True):
+        id: Optional[Annotated[str, ms.Meta(min_length=1)]] = None
         prompt: Text
+        answer: Optional[str] = None
+        feedback: Optional[str] = None
+        reward: Optional[Reward] = None
         reference: Optional[str] = None
         answerable: Optional[bool] = None
-        id: Optional[Annotated[str, ms.Meta(min_length=1)]] = None
         metadata: Optional[dict] = None
 
     # UnicodeDecodeError: msgspec decodes strings lazily and raises it for invalid UTF-8 inside one.
+    def blank(text: str) -> bool:
+        """Whitespace only? (first-character test first: almost all text starts with a letter)."""
+        return text[0].isspace() and not text.strip()
+
     ERRORS = (ms.ValidationError, ms.DecodeError, UnicodeDecodeError)
 
     def decoder(kind):

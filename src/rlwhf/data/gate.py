@@ -61,23 +61,13 @@ class GateConfig:
         return self.clean or clean, self.quarantine or quarantine, self.report or report
 
 
-def _fast_validator(strict: bool):
-    """A msgspec shortcut returning (prompt, answer) for rows the full rules accept, else None."""
+def _fast_decoder(strict: bool):
+    """A msgspec decoder accepting only rows the full rules accept (see `_fast`), or None."""
     from rlwhf.data import _fast
 
     if io.msgspec is None:
         return None
-    decoder = _fast.decoder(_fast.StrictRow if strict else _fast.Row)
-    errors = _fast.ERRORS
-
-    def check(raw: bytes):
-        try:
-            row = decoder.decode(raw)
-        except errors:
-            return None
-        return row.prompt, row.answer
-
-    return check
+    return _fast.decoder(_fast.StrictRow if strict else _fast.Row).decode
 
 
 def gate_file(cfg: GateConfig) -> dict:
@@ -92,7 +82,9 @@ def gate_file(cfg: GateConfig) -> dict:
     check(cfg)
     path = check_input_path(cfg.file)
     clean_path, quarantine_path, report_path = cfg.outputs()
-    fast = _fast_validator(cfg.strict)
+    fast = _fast_decoder(cfg.strict)
+    fast_errors = _fast_errors()
+    from rlwhf.data._fast import blank
     limit = cfg.max_line_bytes
     stats = LineStats()
     reasons: Counter[str] = Counter()
@@ -103,7 +95,15 @@ def gate_file(cfg: GateConfig) -> dict:
     with io.open_input(path) as fh, JsonlWriter(clean_path) as clean, JsonlWriter(quarantine_path) as quarantine:
         for lineno, raw, terminated in iter_lines(fh, stats):
             total += 1
-            key = fast(raw) if fast is not None and (not limit or len(raw) <= limit) else None
+            key = None
+            if fast is not None and (not limit or len(raw) <= limit):
+                try:
+                    r = fast(raw)
+                    if not (blank(r.prompt) or blank(r.answer) or (cfg.strict and (
+                            blank(r.metadata.source_ai) or blank(r.metadata.rubric_dimension)))):
+                        key = (r.prompt, r.answer)
+                except fast_errors:
+                    pass  # not the common shape: the full rules below decide, with the precise reason
             if key is None:
                 try:
                     row = canonicalize(parse_line(raw, terminated, limit), strict=cfg.strict)
@@ -154,6 +154,12 @@ def gate_file(cfg: GateConfig) -> dict:
     io.write_json(report_path, report)
     report["report"] = report_path
     return report
+
+
+def _fast_errors() -> tuple:
+    from rlwhf.data import _fast
+
+    return getattr(_fast, "ERRORS", ())
 
 
 def _quarantine_row(lineno: int, err: RowError, raw: bytes) -> dict:

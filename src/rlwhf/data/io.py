@@ -36,18 +36,23 @@ def _load_msgspec():
     return msgspec
 
 
+def _stdlib_dumps(obj: Any) -> bytes:
+    """One JSON document as UTF-8 bytes (no newline), compact like msgspec's."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+
+
 msgspec = _load_msgspec()
+dumps = msgspec.json.Encoder().encode if msgspec is not None else _stdlib_dumps
 
-if msgspec is not None:
-    _encoder = msgspec.json.Encoder()
 
-    def dumps(obj: Any) -> bytes:
-        """One JSON document as UTF-8 bytes (no newline)."""
-        return _encoder.encode(obj)
-else:
-    def dumps(obj: Any) -> bytes:
-        """One JSON document as UTF-8 bytes (no newline)."""
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+def use_msgspec(enabled: bool) -> bool:
+    """Switch the msgspec shortcuts on or off in this process (benchmarks, tests); returns the old state."""
+    global msgspec, dumps, _encoder
+    old = msgspec is not None
+    msgspec = _load_msgspec() if enabled else None
+    dumps = msgspec.json.Encoder().encode if msgspec is not None else _stdlib_dumps
+    _encoder = msgspec.json.Encoder() if msgspec is not None else None
+    return old
 
 
 @dataclass
@@ -83,26 +88,52 @@ def open_input(path: str | Path) -> BinaryIO:
         raise RlwhfError(f"{p}: cannot open: {exc.strerror}") from None
 
 
+CHUNK = 1 << 22
+_SPACE = 32
+
+
 def iter_lines(fh: BinaryIO, stats: LineStats | None = None) -> Iterator[tuple[int, bytes, bool]]:
-    """(line number, bytes without BOM/CR/LF, ended with a newline) for each non-blank line."""
+    """(line number, bytes without BOM/CR/LF, ended with a newline) for each non-blank line.
+
+    Reads 4 MiB blocks and splits them on b"\n" in C; a line longer than a block is carried over,
+    so a single 10 MB line costs a few copies, never a lost row.
+    """
     stats = stats if stats is not None else LineStats()
-    lineno = 0
-    for raw in fh:  # binary iteration splits on b"\n" only, in C, whatever the line length
-        lineno += 1
-        terminated = raw[-1:] == b"\n"
-        if terminated:
-            raw = raw[:-1]
-            if raw[-1:] == b"\r":
+    blank, bom = stats.blank_lines, stats.bom_lines
+    read = getattr(fh, "read1", fh.read)
+    lineno = crlf = 0
+    carry = b""
+    while True:
+        chunk = read(CHUNK)
+        if not chunk:
+            break
+        if carry:
+            chunk = carry + chunk
+        lines = chunk.split(b"\n")
+        carry = lines.pop()
+        for raw in lines:
+            lineno += 1
+            if raw and raw[-1] == 13:
                 raw = raw[:-1]
-                stats.crlf_lines += 1
-        if raw[:3] == BOM:
-            raw = raw[3:]
-            stats.bom_lines.append(lineno)
-        if not raw or raw.isspace():
-            stats.blank_lines.append(lineno)
-            continue
-        yield lineno, raw, terminated
+                crlf += 1
+            if raw and raw[0] == 0xEF and raw[:3] == BOM:
+                raw = raw[3:]
+                bom.append(lineno)
+            if not raw or (raw[0] <= _SPACE and raw.isspace()):
+                blank.append(lineno)
+                continue
+            yield lineno, raw, True
+    if carry:  # the last line had no newline
+        lineno += 1
+        if carry[:3] == BOM:
+            carry = carry[3:]
+            bom.append(lineno)
+        if carry.strip():
+            yield lineno, carry.rstrip(b"\r"), False
+        else:
+            blank.append(lineno)
     stats.lines = lineno
+    stats.crlf_lines = crlf
 
 
 def parse_line(raw: bytes, terminated: bool = True, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Any:
@@ -149,6 +180,22 @@ def iter_jsonl(path: str | Path, max_line_bytes: int = 0) -> Iterator[Any]:
                 raise RlwhfError(f"{path}:{lineno}: {err}") from None
 
 
+def _append(buf: bytearray, obj: Any) -> None:
+    """Encode `obj` onto the end of `buf` (msgspec writes in place, no bytes object per row)."""
+    if msgspec is None:
+        buf += _stdlib_dumps(obj)
+        return
+    try:
+        _encoder.encode_into(obj, buf, -1)
+    except UnicodeEncodeError:
+        # A lone surrogate (from a "\\ud800" escape in the input): keep it as the same escape.
+        buf += json.dumps(obj, separators=(",", ":")).encode("ascii")
+
+
+_encoder = msgspec.json.Encoder() if msgspec is not None else None
+FLUSH_BYTES = 1 << 20
+
+
 class JsonlWriter:
     """Writes JSONL to a temp file beside `path` and moves it into place on close, so a crash
     never leaves a half-written output where a complete one was ("-" = stdout)."""
@@ -156,6 +203,7 @@ class JsonlWriter:
     def __init__(self, path: str | Path):
         self.path = str(path)
         self.count = 0
+        self._buf = bytearray()
         if self.path == "-":
             self._fh = sys.stdout.buffer
             self._tmp = None
@@ -165,18 +213,32 @@ class JsonlWriter:
             raise RlwhfError(f"{target}: is a directory; give an output file name")
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, self._tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        self._fh = os.fdopen(fd, "wb", buffering=1 << 20)
+        self._fh = os.fdopen(fd, "wb", buffering=0)
 
     def write(self, obj: Any) -> None:
-        self._fh.write(dumps(obj) + b"\n")
+        buf = self._buf
+        _append(buf, obj)
+        buf.append(10)
         self.count += 1
+        if len(buf) >= FLUSH_BYTES:
+            self._flush()
 
     def write_raw(self, raw: bytes) -> None:
         """A line that is already JSON (the gate copies valid rows verbatim)."""
-        self._fh.write(raw + b"\n")
+        buf = self._buf
+        buf += raw
+        buf.append(10)
         self.count += 1
+        if len(buf) >= FLUSH_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buf:
+            self._fh.write(self._buf)
+            self._buf.clear()
 
     def close(self) -> None:
+        self._flush()
         if self._tmp is None:
             self._fh.flush()
             return

@@ -161,7 +161,8 @@ def iter_canonical(cfg: PreprocessConfig, required: tuple[str, ...]) -> Iterator
             except RowError as err:
                 yield where, i, obj, err
         return
-    fast = None if field_map else _fast_canonical(required, cfg.strict)
+    # The rlwhf format writes the canonical row as is: keep msgspec's struct (no dict in between).
+    fast = None if field_map else _fast_canonical(required, cfg.strict, as_struct=cfg.format == "rlwhf")
     limit = cfg.max_line_bytes
     for path in expand_inputs(cfg.input or []):
         where = "<stdin>" if path == "-" else path
@@ -181,35 +182,49 @@ def iter_canonical(cfg: PreprocessConfig, required: tuple[str, ...]) -> Iterator
                 fh.close()
 
 
-def _fast_canonical(required: tuple[str, ...], strict: bool):
-    """msgspec shortcut for rows already in canonical shape (no unknown fields), else None."""
+def _fast_canonical(required: tuple[str, ...], strict: bool, as_struct: bool = False):
+    """msgspec shortcut for rows already in canonical shape (no unknown fields), else None.
+
+    Returns a converter from a line to the canonical row (a struct that encodes exactly like the
+    dict when `as_struct`), or None for any row the full rules must judge.
+    """
     from rlwhf.data import _fast
 
     if io.msgspec is None:
         return None
-    decoder = _fast.decoder(_fast.CanonicalRow if required == ROW_REQUIRED else _fast.PromptRow)
-    errors = _fast.ERRORS
+    from msgspec.structs import asdict
+
     full = required == ROW_REQUIRED
+    decode = _fast.decoder(_fast.CanonicalRow if full else _fast.PromptRow).decode
+    errors, blank = _fast.ERRORS, _fast.blank
+    number = (int, float)
 
     def convert(raw: bytes):
         try:
-            r = decoder.decode(raw)
+            r = decode(raw)
         except errors:
+            return None
+        if blank(r.prompt) or (full and blank(r.answer)):
             return None
         meta = r.metadata
         if meta is None:
-            meta = {}
-        elif strict or "confidence_score" in meta:
+            if strict:
+                return None
+            r.metadata = {}
+        elif strict:
             try:
                 _check_metadata(meta, strict)
             except RowError:
                 return None  # the full path reports it
-        answer = r.answer if full else None
-        reward = r.reward if full else None
-        feedback = (r.feedback or "") if full else ""
-        rid = r.id or stable_id(r.prompt, answer, feedback, reward, r.reference, r.answerable)
-        return {"id": rid, "prompt": r.prompt, "answer": answer, "feedback": feedback, "reward": reward,
-                "reference": r.reference, "answerable": r.answerable, "metadata": meta}
+        else:
+            conf = meta.get("confidence_score")
+            if conf is not None and not (type(conf) in number and 0 <= conf <= 1):
+                return None
+        if r.feedback is None:
+            r.feedback = ""
+        if r.id is None:
+            r.id = stable_id(r.prompt, r.answer, r.feedback, r.reward, r.reference, r.answerable)
+        return r if as_struct else asdict(r)
 
     return convert
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 from typing import Any, Iterable
 
 CANONICAL_FIELDS = ("id", "prompt", "answer", "feedback", "reward", "reference", "answerable", "metadata")
@@ -169,7 +170,9 @@ def canonicalize(obj: Any, field_map: dict | None = None, *, strict: bool = Fals
     '4'
     """
     if not isinstance(obj, dict):
-        raise RowError("not a JSON object", f"got {_type_name(obj)}")
+        if not isinstance(obj, Mapping):
+            raise RowError("not a JSON object", f"got {_type_name(obj)}")
+        obj = dict(obj)  # e.g. a `datasets` LazyRow
     required = tuple(required)
     row: dict[str, Any] = {}
     used: set[str] = set()
