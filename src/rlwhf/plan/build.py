@@ -286,6 +286,9 @@ def build_plan(cfg: PlanConfig, info: dict | None = None) -> dict:
             for key in ("model_type", "template"):
                 if meta.get(key):
                     args[key] = meta[key]
+        else:
+            notes.append(f"{local_model} has no rlwhf_model.json: ms-swift infers model_type/template from its "
+                         "config.json (--set model_type=... template=... where it cannot)")
         # A local folder needs no hub: skip the model check and keep every hub call off.
         args["check_model"] = False
         env["HF_HUB_OFFLINE"] = "1"
