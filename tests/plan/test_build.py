@@ -29,14 +29,6 @@ def gpus(n: int, bf16: bool = True) -> dict:
             "mps": {"available": False}, "torch_available": True}
 
 
-@pytest.fixture
-def local_model(tmp_path) -> Path:
-    """A folder shaped like `rlwhf model tiny` output (no weights needed to plan)."""
-    d = tmp_path / "policy"
-    d.mkdir()
-    (d / "config.json").write_text("{}")
-    (d / "rlwhf_model.json").write_text(json.dumps({"model_type": "qwen2", "template": "chatml"}))
-    return d
 
 
 def plan_for(model, **kw) -> dict:

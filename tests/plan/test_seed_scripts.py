@@ -27,12 +27,6 @@ def script(*parts: str) -> str:
     return str(REPO.joinpath(*parts))
 
 
-@pytest.fixture
-def local_model(tmp_path) -> Path:
-    d = tmp_path / "policy"
-    d.mkdir()
-    (d / "rlwhf_model.json").write_text(json.dumps({"model_type": "qwen2", "template": "chatml"}))
-    return d
 
 
 def test_vendor_is_idempotent_when_the_pin_is_installed(monkeypatch, capsys):

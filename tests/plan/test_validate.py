@@ -20,12 +20,6 @@ GPUS = {"cuda": {"count": 4, "devices": [{"index": i, "name": "H100", "memory_gb
         "npu": {"count": 0}, "mps": {"available": False}}
 
 
-@pytest.fixture
-def local_model(tmp_path) -> Path:
-    d = tmp_path / "policy"
-    d.mkdir()
-    (d / "rlwhf_model.json").write_text(json.dumps({"model_type": "qwen2", "template": "chatml"}))
-    return d
 
 
 def cpu_plan(model, **kw) -> dict:

@@ -14,7 +14,7 @@ import json
 import shlex
 from pathlib import Path
 
-from rlwhf.errors import RlwhfError, require
+from rlwhf.errors import require
 from rlwhf.plan.build import LAUNCHER, find_secrets, render_shell
 
 REQUIRED_KEYS = {"command": list, "env": dict, "profile": str, "algo": str, "shell": str}
@@ -188,4 +188,4 @@ def validate_file(path: str | Path) -> list[str]:
     return validate_plan(load_plan(path))
 
 
-__all__ = ["validate_plan", "validate_file", "swift_parser", "deepspeed_choices", "RlwhfError"]
+__all__ = ["validate_plan", "validate_file", "swift_parser", "deepspeed_choices"]
