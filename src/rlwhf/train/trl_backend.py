@@ -148,23 +148,37 @@ def grpo_rows(paths: list[str]) -> list[dict]:
 
 def dpo_rows(paths: list[str]) -> list[dict]:
     """ms-swift DPO rows ({"messages": [user, assistant=chosen], "rejected_response"}) as TRL
-    conversational preference rows; rows with prompt/chosen/rejected pass through."""
+    conversational preference rows; prompt/chosen/rejected rows are accepted too (plain strings are
+    made conversational: the policy is a chat model and trains on its chat template)."""
     out = []
     for where, row in _load_rows(paths):
-        if {"prompt", "chosen", "rejected"} <= set(row):
-            out.append({k: row[k] for k in ("prompt", "chosen", "rejected")})
-            continue
         messages, rejected = row.get("messages"), row.get("rejected_response")
-        if not isinstance(messages, list) or not messages or not isinstance(messages[-1], dict) \
-                or messages[-1].get("role") != "assistant" or not isinstance(rejected, str):
+        if isinstance(messages, list) and messages and isinstance(rejected, str):
+            if not isinstance(messages[-1], dict) or messages[-1].get("role") != "assistant":
+                raise RlwhfError(f"{where}: `messages` must end with the chosen assistant turn")
+            out.append({
+                "prompt": _user_turns(messages[:-1], where),
+                "chosen": [messages[-1]],
+                "rejected": [{"role": "assistant", "content": rejected}],
+            })
+        elif {"prompt", "chosen", "rejected"} <= set(row):
+            out.append({
+                "prompt": _turns(row["prompt"], "user", where),
+                "chosen": _turns(row["chosen"], "assistant", where),
+                "rejected": _turns(row["rejected"], "assistant", where),
+            })
+        else:
             raise RlwhfError(f"{where}: a DPO row needs `messages` ending with the chosen assistant turn and "
                              "`rejected_response` (ms-swift), or prompt/chosen/rejected (TRL)")
-        out.append({
-            "prompt": _user_turns(messages[:-1], where),
-            "chosen": [messages[-1]],
-            "rejected": [{"role": "assistant", "content": rejected}],
-        })
     return out
+
+
+def _turns(value: Any, role: str, where: str) -> list[dict]:
+    if isinstance(value, str):
+        return [{"role": role, "content": value}]
+    if isinstance(value, list) and value and all(isinstance(m, dict) for m in value):
+        return value
+    raise RlwhfError(f"{where}: expected a string or a list of {{role, content}} messages, got {type(value).__name__}")
 
 
 def resolve_reward(name: str):
