@@ -41,8 +41,15 @@ def run_argv_env(plan: dict, log: Path, timeout: int = 240) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_cpu_grpo_plan_shell_line_trains_and_logs_the_honesty_reward(tiny_model_dir, tmp_path):
+    from rlwhf.cli.main import main
+
+    assert main(["data", "synth", "--output", str(tmp_path / "logs.jsonl"), "--n", "200"]) == 0
+    assert main(["reward", "build", "--dataset", str(tmp_path / "logs.jsonl"), "--output-dir",
+                 str(tmp_path / "reward")]) == 0
+    artifact = tmp_path / "reward" / "honesty_reward_model.json"
     plan = build_plan(PlanConfig(model=str(tiny_model_dir), dataset=str(DATA), profile="cpu",
-                                 output_dir=str(tmp_path / "run"), overrides=TINY))
+                                 reward_artifact=str(artifact), output_dir=str(tmp_path / "run"), overrides=TINY))
+    assert plan["env"]["RLWHF_REWARD_ARTIFACT"] == str(artifact)
     assert validate_plan(plan) == []
     done = subprocess.run(["bash", "-c", plan["shell"]], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
