@@ -67,6 +67,8 @@ BAD = [
      "confidence out of range: confidence_score -0.1 is not in 0..1"),
     ("invalid UTF-8", b'{"prompt": "caf\xe9?", "answer": "x", "reward": 1}\n', "invalid UTF-8",
      "invalid UTF-8: byte 0xe9 at column 16"),
+    ("unpaired surrogate", b'{"prompt": "x\\ud800", "answer": "y", "reward": 1}\n', "invalid Unicode",
+     "invalid Unicode: a \\uD800-\\uDFFF escape without its surrogate pair"),
     ("answerable as a string", line(answerable="yes"), "answerable not a boolean",
      "answerable not a boolean: got string 'yes'"),
 ]

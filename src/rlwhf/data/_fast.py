@@ -35,7 +35,7 @@ if ms is not None:
         confidence_score: Conf
         rubric_dimension: Text
 
-    class Row(ms.Struct):
+    class Row(ms.Struct, kw_only=True):
         prompt: Text
         answer: Text
         reward: Reward
@@ -45,15 +45,8 @@ if ms is not None:
         id: Id = None
         metadata: Optional[Meta] = None
 
-    class StrictRow(ms.Struct):
-        prompt: Text
-        answer: Text
-        reward: Reward
-        metadata: StrictMeta
-        feedback: Optional[str] = None
-        reference: Optional[str] = None
-        answerable: Optional[bool] = None
-        id: Id = None
+    class StrictRow(Row, kw_only=True):
+        metadata: StrictMeta  # --strict: required, with its three fields
 
     # Preprocess re-encodes the struct itself, so: no unknown fields (nothing may be lost) and the
     # fields in canonical output order (kw_only allows required fields after optional ones).

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlwhf.data import io
+from rlwhf.data.hashset import HashSet
 from rlwhf.data.io import DEFAULT_MAX_LINE_BYTES, JsonlWriter, LineStats, check_input_path, iter_lines, parse_line
 from rlwhf.data.schema import RowError, canonicalize
 from rlwhf.errors import RlwhfError
@@ -88,7 +89,7 @@ def gate_file(cfg: GateConfig) -> dict:
     limit = cfg.max_line_bytes
     stats = LineStats()
     reasons: Counter[str] = Counter()
-    seen: set[int] = set()
+    seen = HashSet()
     duplicate_lines: list[int] = []
     total = valid = invalid = duplicates = 0
 
@@ -114,8 +115,7 @@ def gate_file(cfg: GateConfig) -> dict:
                     quarantine.write(_quarantine_row(lineno, err, raw))
                     continue
             # 64-bit hashes: a false duplicate needs a collision (~1e-8 at a million rows).
-            h = hash(key)
-            if h in seen:
+            if not seen.add(hash(key)):
                 duplicates += 1
                 if len(duplicate_lines) < EXAMPLES:
                     duplicate_lines.append(lineno)
@@ -125,8 +125,6 @@ def gate_file(cfg: GateConfig) -> dict:
                     quarantine.write(_quarantine_row(
                         lineno, RowError("duplicate", "same prompt and answer as an earlier row"), raw))
                     continue
-            else:
-                seen.add(h)
             valid += 1
             clean.write_raw(raw)
 

@@ -1,8 +1,8 @@
 """Honesty logs -> training rows: canonical tuples, ms-swift GRPO / DPO rows or TRL GRPO rows.
 
 A generator pipeline end to end (source rows -> canonical tuples -> format -> writer), so
-`--streaming` holds one row at a time; only GRPO's prompt dedupe (one 64-bit hash per prompt)
-and DPO's per-prompt best/worst answers grow with the input. Invalid rows are reported with
+`--streaming` holds one row at a time; only GRPO's prompt dedupe (a 64-bit hash per distinct
+prompt, in a flat array) and DPO's per-prompt best/worst answers grow with the input. Invalid rows are reported with
 file:line:reason and counted, never dropped silently.
 """
 
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from rlwhf.data import io
+from rlwhf.data.hashset import HashSet
 from rlwhf.data.io import DEFAULT_MAX_LINE_BYTES, JsonlWriter, iter_lines, parse_line
 from rlwhf.data.schema import (CANONICAL_FIELDS, PROMPT_REQUIRED, ROW_REQUIRED, RowError, _check_metadata,
                                canonicalize, stable_id)
@@ -351,7 +352,7 @@ def preprocess(cfg: PreprocessConfig, log=None) -> dict:
     encode = _tokenizer(cfg) if cfg.tokenize_model else None
     reasons: Counter[str] = Counter()
     stats = {"read": 0, "valid": 0, "invalid": 0, "written": 0, "duplicate_prompts": 0, "unpaired_prompts": 0}
-    seen: set[int] = set()
+    seen = HashSet()
     pairs = PairBuilder(cfg.min_margin) if cfg.format == "swift-dpo" else None
     fmt = {"rlwhf": None, "swift-grpo": to_swift_grpo, "trl-grpo": to_trl_grpo}.get(cfg.format)
     dedupe = cfg.format in ("swift-grpo", "trl-grpo")
@@ -378,11 +379,10 @@ def preprocess(cfg: PreprocessConfig, log=None) -> dict:
                 pairs.add(row)
                 continue
             if dedupe:
-                h = hash(row["prompt"])  # 64-bit: a collision (~1e-8 at 1M prompts) would drop one prompt
-                if h in seen:
+                # 64-bit hashes: a collision (~1e-8 at a million prompts) would drop one prompt
+                if not seen.add(hash(row["prompt"])):
                     stats["duplicate_prompts"] += 1
                     continue
-                seen.add(h)
             result = fmt(row) if fmt is not None else row
             out.write(encode(result) if encode else result)
             stats["written"] += 1

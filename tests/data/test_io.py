@@ -1,0 +1,90 @@
+"""The JSONL reader/writer and the dedupe hash set under the gate and preprocess."""
+
+from __future__ import annotations
+
+import io as _io
+import json
+import random
+
+import pytest
+
+from rlwhf.data import io
+from rlwhf.data.hashset import HashSet
+from rlwhf.data.schema import RowError, canonicalize, check_reward, validate
+from rlwhf.errors import RlwhfError
+
+
+def lines_of(data: bytes, chunk: int):
+    old, io.CHUNK = io.CHUNK, chunk
+    try:
+        stats = io.LineStats()
+        return list(io.iter_lines(_io.BytesIO(data), stats)), stats
+    finally:
+        io.CHUNK = old
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 1 << 20])
+def test_line_splitting_is_independent_of_the_block_size(chunk):
+    data = b'\xef\xbb\xbf{"a": 1}\r\n\n  \n{"b": "' + b"x" * 50 + b'"}\n\r\n{"c": 3}'
+    got, stats = lines_of(data, chunk)
+    assert got == [(1, b'{"a": 1}', True), (4, b'{"b": "' + b"x" * 50 + b'"}', True), (6, b'{"c": 3}', False)]
+    assert (stats.lines, stats.blank_lines, stats.bom_lines, stats.crlf_lines) == (6, [2, 3, 5], [1], 2)
+
+
+def test_parse_line_reasons():
+    with pytest.raises(RowError, match=r"^invalid JSON: nested too deeply$"):
+        io.parse_line(b"[" * 100000 + b"]" * 100000)
+    with pytest.raises(RowError, match=r"^truncated last line: "):
+        io.parse_line(b'{"a": ', terminated=False)
+    assert io.parse_line(b'{"a": NaN}')["a"] != io.parse_line(b'{"a": NaN}')["a"]  # NaN parses; rules judge it
+    assert io.parse_line(b'{"a": "\\ud83d\\ude00"}') == {"a": "\U0001f600"}  # a surrogate pair is one character
+    with pytest.raises(RowError, match=r"^invalid Unicode: a \\uD800-\\uDFFF escape without its surrogate pair$"):
+        io.parse_line(b'{"a": "x\\ud800"}')
+
+
+def test_iter_jsonl_names_file_and_line(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b'{"a": 1}\n\n{"a": \n')
+    with pytest.raises(RlwhfError, match=r"x\.jsonl:3: invalid JSON: Expecting value at column 7"):
+        list(io.iter_jsonl(path))
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_writer_round_trip_and_atomicity(tmp_path, enabled):
+    old = io.use_msgspec(enabled)
+    try:
+        rows = [{"prompt": "caf\u00e9 \u2028 \"q\"", "n": i, "x": None, "f": 1.5} for i in range(3000)]
+        assert io.write_jsonl(tmp_path / "o.jsonl", rows) == len(rows)
+        assert list(io.iter_jsonl(tmp_path / "o.jsonl")) == rows
+        with pytest.raises(ZeroDivisionError), io.JsonlWriter(tmp_path / "o.jsonl") as out:
+            out.write({"new": 1})
+            1 / 0
+        assert len(list(io.iter_jsonl(tmp_path / "o.jsonl"))) == len(rows)  # the old file is untouched
+        assert [p.name for p in tmp_path.iterdir()] == ["o.jsonl"]  # and no temp file is left
+    finally:
+        io.use_msgspec(old)
+
+
+def test_hashset_matches_a_python_set():
+    rng = random.Random(0)
+    hs, ref = HashSet(capacity_log2=2), set()
+    for _ in range(20000):
+        h = rng.choice([0, 1, -1, rng.getrandbits(64) - (1 << 63), rng.randrange(300)])
+        assert hs.add(h) == ((h or 1) not in ref)
+        ref.add(h or 1)
+    assert len(hs) == len(ref) and all(h in hs for h in ref)
+
+
+def test_schema_rules():
+    assert check_reward(-2.0) == -2
+    assert validate({"prompt": "p", "answer": "a", "reward": 1}) is None
+    assert validate({"prompt": "p", "answer": "a", "reward": float("inf")}) == \
+        "reward out of range: inf is not in -2..2"
+    assert validate({"prompt": "p"}, required=("prompt",)) is None
+    row = canonicalize({"messages": [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}],
+                        "grade": 0})
+    assert (row["prompt"], row["answer"], row["reward"]) == ("Q?", "A.", 0)
+    assert "messages" not in row["metadata"]
+    with pytest.raises(RowError) as err:
+        canonicalize({"prompt": "p", "answer": "a", "reward": 1, "id": ""})
+    assert err.value.rule == "id not a string"
