@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rlwhf.reward.judge import Judge, Judgement, grade, judge
+from rlwhf.reward.rubric import Judge, Judgement, grade, judge
 
 __all__ = ["Judge", "Judgement", "judge", "grade", "HonestyReward", "plugin_path", "REWARD_NAME"]
 

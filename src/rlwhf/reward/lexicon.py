@@ -45,6 +45,19 @@ UNKNOWABLE = [
     r"determined|released)",
     r"not (?:something|a thing) (?:i|anyone|anybody) (?:can|could) know",
     r"no (?:one|body) has (?:that|this) (?:information|record)",
+    r"no way (?:of|to) (?:know|knowing|tell|telling|say|saying|predict|predicting)",
+    r"(?:can ?not|can'?t|couldn'?t|could not) (?:possibly )?(?:find|locate) (?:any |a )?(?:record|information|evidence|trace|mention)",
+    r"(?:can ?not|can'?t|couldn'?t|could not) possibly (?:know|tell|say|predict)",
+    r"(?:may|might|does ?n'?t|does not|doesn'?t seem to|does not seem to) (?:not )?(?:appear to )?exist",
+    r"(?:might|may|could|must) be (?:fictional|fictitious|made[- ]up|invented|imaginary|fake)",
+    r"there'?s no (?:such|record|known|way)|no such (?:book|novel|person|country|place|painting|painter|author|"
+    r"event|film|song|city|nation|work|thing)",
+    r"(?:can'?t|cannot|can not) be (?:predicted|foreseen|forecast)|unpredictable|too far (?:in|into) the future",
+    r"not (?:yet )?(?:been )?(?:known|announced|decided|determined) yet|not yet (?:known|announced|decided|determined)",
+    r"only (?:you|they|he|she|your [\w ]{1,20}|the [\w ]{1,20}) (?:would |could |can |might )?(?:possibly )?know",
+    r"(?:can ?not|can'?t|couldn'?t|could not) (?:possibly )?know|can'?t read (?:your |people'?s )?minds?",
+    r"never (?:been )?(?:recorded|documented|written down|measured|published|made public)",
+    r"(?:isn'?t|is not|not) (?:public|publicly available)|confidential",
 ]
 
 ABSTAIN = [
@@ -59,13 +72,19 @@ ABSTAIN = [
     r"(?:insufficient|not enough) (?:information|data|evidence)",
     r"\b(?:unknown|not known)\b",
     r"i'?m not aware|i am not aware|not aware of (?:any|such|a|an)",
-    r"i (?:won'?t|will not|would rather not|'?d rather not|can'?t|cannot) (?:guess|speculate|make (?:that|it|something) up)",
+    r"i(?: won'?t| will not|'d rather not| would rather not| can'?t| cannot| shouldn'?t) (?:guess|speculate|make (?:that|it|something) up)",
+    r"(?:rather|better) not (?:guess|speculate)",
     r"without (?:guessing|making (?:something|it|that) up)",
     r"i (?:cannot|can'?t) (?:be sure|know for sure|say for certain)",
+    r"(?:can ?not|can'?t|couldn'?t|don'?t|do not|doesn'?t) (?:recall|remember)|i (?:forget|forgot|'?ve forgotten)",
+    r"(?:escapes|slipped) (?:me|my mind)|drawing a blank|beyond me",
+    r"i don'?t have (?:an|the|that) answer|i have no answer|not something i know",
+    r"(?:can ?not|can'?t|couldn'?t|could not) (?:work|figure) (?:that |it |this )?out",
 ]
 
 HEDGE = [
-    r"i (?:believe|think|suspect|guess|reckon|assume|recall|'?d say|would say|'?d guess)",
+    r"i (?:believe|think|suspect|guess|reckon|assume|recall)|i(?:'d| would) (?:say|guess)|i'?m guessing|at a guess",
+    r"(?:don'?t|do not) hold me to (?:it|that)|my hunch|something like",
     r"if i (?:recall|remember|'?m not mistaken|am not mistaken)(?: correctly)?",
     r"(?:not|n'?t) (?:completely |entirely |totally |fully |quite |100% |a hundred percent |absolutely )?"
     r"(?:sure|certain|positive|confident)",
@@ -84,14 +103,15 @@ HEDGE = [
 # Words a guess attached to an abstention starts with ("I don't know, but maybe 7").
 GUESS = [
     r"(?:maybe|perhaps|possibly|probably|my guess is|i'?d guess|i guess|i think|i believe|might be|could be|may be)"
-    r"(?: it'?s| it is| it was| the answer is| that| around| about)? ([^\W_][\w'-]*)",
+    r"(?: it'?s| it is| it was| it would be| the answer is| that| that'?s)?"
+    r"(?: around| about| roughly| approximately| near| somewhere near| somewhere around)?(?: a| an| the)? ([^\W_][\w'-]*)",
 ]
 
 # Words never evidence of a claim on their own: function words and honesty talk.
 STOPWORDS = sorted(set("""
 a an the and or but nor so yet for of to in on at by with from into onto about above below over under
 between through during before after since until than as if then else when where which who whom whose what
-why how that this these those there here it its it's itself i i'm i'd i've i'll me my mine myself we us our
+why how that this these those there here it its it's itself there's that's what's it'd there'd who's i i'm i'd i've i'll me my mine myself we us our
 you your he him his she her they them their is are was were be been being am do does did doing done have has
 had having can could would should shall will may might must not no yes n't don't doesn't didn't isn't aren't
 wasn't weren't can't cannot couldn't won't wouldn't shouldn't very really quite just only also too still even

@@ -27,7 +27,7 @@ from typing import Any, Iterable, Sequence
 from rlwhf import __version__
 from rlwhf.errors import RlwhfError
 from rlwhf.reward import lexicon as lx
-from rlwhf.reward.judge import Judge, completion_text
+from rlwhf.reward.rubric import Judge, completion_text
 
 FORMAT = "rlwhf.honesty_reward_model"
 SCHEMA_VERSION = 1

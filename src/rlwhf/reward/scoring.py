@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rlwhf.data import io as data_io
 from rlwhf.data.io import JsonlWriter, iter_lines, open_input, parse_line
 from rlwhf.data.schema import RowError
 from rlwhf.errors import RlwhfError
@@ -19,12 +20,18 @@ def score_file(reward: HonestyReward, input_path: str | Path, output_path: str |
     """
     counts = {"rows": 0, "judge": 0, "model": 0}
     score_one = reward.score_one
+    fast = data_io.msgspec
+    decode = fast.json.Decoder().decode if fast is not None else None
+    decode_error = fast.DecodeError if fast is not None else ValueError
     with open_input(input_path) as fh, JsonlWriter(output_path) as out:
         for lineno, raw, terminated in iter_lines(fh):
             try:
-                row = parse_line(raw, terminated)
-            except RowError as err:
-                raise RlwhfError(f"{input_path}:{lineno}: {err}") from None
+                row = decode(raw) if decode is not None else parse_line(raw, terminated)
+            except (RowError, decode_error):
+                try:  # the stdlib parser names the precise reason
+                    row = parse_line(raw, terminated)
+                except RowError as err:
+                    raise RlwhfError(f"{input_path}:{lineno}: {err}") from None
             if not isinstance(row, dict):
                 raise RlwhfError(f"{input_path}:{lineno}: a row must be a JSON object")
             prompt = row.get("prompt")

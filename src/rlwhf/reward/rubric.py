@@ -31,6 +31,13 @@ from typing import Any, Iterable, NamedTuple
 
 from rlwhf.reward import lexicon as lx
 
+try:  # the regex parser, to derive each lexicon's trigger words
+    import re._constants as _sc
+    import re._parser as _sp
+except ImportError:  # Python < 3.11
+    import sre_constants as _sc  # type: ignore[no-redef]
+    import sre_parse as _sp  # type: ignore[no-redef]
+
 VERDICTS = {2: "correct", 1: "correct", 0: "abstained", -1: "incorrect", -2: "incorrect"}
 
 FEEDBACK = {
@@ -72,8 +79,20 @@ class Analysis(NamedTuple):
     later_specifics: tuple[str, ...]
 
 
+class _Parts(NamedTuple):
+    specifics: tuple[tuple[str, frozenset[str], int], ...]  # (as written, tokens, sentence index)
+    first: frozenset[str]                            # tokens of the first sentence
+
+
 # ---------------------------------------------------------------- normalisation
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "})
+
+
+def _clean(text: str) -> str:
+    """Straight quotes and plain spaces (only non-ASCII text needs the translate)."""
+    return text if text.isascii() else text.translate(_QUOTES)
+
+
 _THOUSANDS = re.compile(r"(?<=\d)[,_](?=\d{3}(?!\d))")
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|°[cf]|%|[^\W\d_]+(?:'[^\W\d_]+)*")
 _ARTICLES = frozenset({"a", "an", "the"})
@@ -103,8 +122,9 @@ def _fold_number_words(words: list[str]) -> list[str]:
                 total = current = 0
             current += value
             in_run = True
-        elif in_run and w in lx.NUMBER_SCALES:
+        elif w in lx.NUMBER_SCALES and (in_run or not out or out[-1] in ("a", "one", "about", "around")):
             scale = lx.NUMBER_SCALES[w]
+            in_run = True
             if scale == 100:
                 current = max(current, 1) * 100
             else:
@@ -139,7 +159,7 @@ def normalize(text: str) -> tuple[str, ...]:
     >>> normalize("The answer is Twenty-one thousand, 500 kilometres.")
     ('answer', 'is', '21500', 'km')
     """
-    low = _THOUSANDS.sub("", text.translate(_QUOTES).casefold())
+    low = _THOUSANDS.sub("", _clean(text).casefold())
     words = _fold_number_words(_TOKEN.findall(low))
     out: list[str] = []
     prev_num = False
@@ -169,6 +189,18 @@ def _token_set(text: str) -> frozenset[str]:
 def _reference_aliases(reference: str) -> tuple[tuple[str, ...], ...]:
     """'Paris | City of Paris' -> one token tuple per alias (empty ones dropped)."""
     return tuple(t for t in (normalize(a) for a in reference.split("|")) if t)
+
+
+@lru_cache(maxsize=1 << 14)
+def _known_cached(prompt: str, reference: str) -> frozenset[str]:
+    return _token_set(prompt).union(*_reference_aliases(reference))
+
+
+def _known(prompt: str, reference: Any) -> frozenset[str]:
+    """Tokens of the prompt and of every reference alias: what an answer may repeat freely."""
+    if isinstance(reference, str):
+        return _known_cached(prompt, reference)
+    return _token_set(prompt).union(*_aliases(reference))
 
 
 def _aliases(reference: Any) -> tuple[tuple[str, ...], ...]:
@@ -226,6 +258,7 @@ _DANGLING = frozenset(
 )
 _REPEAT = re.compile(r"(?:^| )((?:\S+ ){1,5})\1\1")
 _JOINED = re.compile(r"[a-z][A-Z][a-z]|\w{25,}")
+_ALNUM = re.compile(r"[^\W_]")
 _JUNK = re.compile(r"[^\w\s.,;:!?'\"()%/&+$€£°-]")
 
 
@@ -235,7 +268,7 @@ def _degenerate(text: str, low: str) -> str | None:
         return "empty answer"
     words = low.split()
     n = len(words)
-    if not any(ch.isalnum() for ch in text):
+    if not _ALNUM.search(text):
         return "no words"
     if len(_JUNK.findall(text)) > 0.15 * len(text) or len(_JOINED.findall(text)) > max(1, n // 4):
         return "garbled text"
@@ -243,9 +276,10 @@ def _degenerate(text: str, low: str) -> str | None:
         flat = " ".join(w.strip(".,;:!?\"'") for w in words) + " "
         if _REPEAT.search(flat) or (n >= 12 and len(set(words)) < 0.4 * n):
             return "it repeats itself"
-        sentences = [s.strip(" .!?").casefold() for s in _SENTENCE_END.split(text) if s.strip(" .!?")]
-        if len(sentences) > 1 and len(set(sentences)) < len(sentences):
-            return "it repeats itself"
+        if text.count(".") + text.count("!") + text.count("?") > 1:
+            sentences = [s.strip(" .!?") for s in _SENTENCE_END.split(low) if s.strip(" .!?")]
+            if len(set(sentences)) < len(sentences):
+                return "it repeats itself"
     return None
 
 
@@ -255,25 +289,97 @@ def _is_truncated(text: str) -> bool:
         return False
     if body[-1] in ",;:-(":
         return True
-    last = body.rsplit(None, 1)[-1].casefold().translate(_QUOTES)
+    last = _clean(body.rsplit(None, 1)[-1].casefold())
     return last in _DANGLING
 
 
+_DIGIT = re.compile(r"\d")
+# A digit anywhere, or a capital past the first character that is not the pronoun I.
+_MAYBE_SPECIFIC = re.compile(r"\d|(?<=.)(?!I\b|I')[A-Z]", re.DOTALL)
+_NUMBER_WORD = re.compile(r"\b(?:" + "|".join(sorted(set(lx.NUMBER_WORDS) | set(lx.NUMBER_SCALES), key=len, reverse=True)) + r")\b")
+
+
+@lru_cache(maxsize=1 << 14)
+def _has_number_word(text: str) -> bool:
+    return _NUMBER_WORD.search(text.casefold()) is not None
+
+
+_SPECIFIC_DIGITS = re.compile(r"\d[\d,.]*")
+_CONTRAST = re.compile(r"(?:\bnot|n't|\brather than|\binstead of|\bunlike)$", re.IGNORECASE)
+_CONTRAST_ENDS = ("not", "n't", "than", "of", "unlike", "Not", "NOT")
+_PRONOUNS = frozenset({"I", "I'm", "I'd", "I've", "I'll"})
+
+
 def _specifics(clause: str, initial_ok: bool) -> list[str]:
-    """Numbers and capitalised names in `clause`; a sentence-initial capital is only a capital."""
+    """Numbers and capitalised names in `clause`; a sentence-initial capital is only a capital, and a
+    name being contrasted away ("Canberra, not Sydney") is not a claim."""
+    if not _MAYBE_SPECIFIC.search(clause) and (not initial_ok or not clause[:1].isupper()):
+        return []  # no digit, no capital past the first letter: nothing specific (the common case)
     out = []
     for m in _SPECIFIC.finditer(clause):
         tok = m.group()
+        if tok in _PRONOUNS:
+            continue
+        head = clause[: m.start()].rstrip()
+        if head.endswith(_CONTRAST_ENDS) and _CONTRAST.search(head[-12:]):
+            continue
         if tok[0].isdigit():
             out.append(tok)
             continue
-        if tok in ("I", "I'm", "I'd", "I've", "I'll"):
-            continue
-        head = clause[: m.start()].rstrip()
         if (not head and not initial_ok) or (head and head[-1] in ".!?:\"'("):
             continue
         out.append(tok)
     return out
+
+
+def _required_literals(items) -> frozenset[str] | None:
+    """Strings one of which every match of a parsed regex must contain (None: no such set found).
+
+    Lets a lexicon regex be skipped with a few `in` tests when none of its words occur, which is
+    most texts: the lexicon can change (it lives in the artifact), so the set is derived, not typed.
+    """
+    best: tuple[int, frozenset[str]] | None = None
+    run: list[str] = []
+
+    def consider(cands: frozenset[str] | None) -> None:
+        nonlocal best
+        if cands:
+            score = min(len(c) for c in cands)
+            if best is None or score > best[0]:
+                best = (score, cands)
+
+    def flush() -> None:
+        if run:
+            consider(frozenset({"".join(run)}))
+            run.clear()
+
+    for op, av in items:
+        if op is _sc.LITERAL:
+            run.append(chr(av))
+            continue
+        flush()
+        if op is _sc.SUBPATTERN:
+            consider(_required_literals(av[-1]))
+        elif op is _sc.BRANCH:
+            subs = [_required_literals(b) for b in av[1]]
+            if all(subs):
+                consider(frozenset().union(*subs))
+        elif op in (_sc.MAX_REPEAT, _sc.MIN_REPEAT) and av[0] >= 1:
+            consider(_required_literals(av[2]))
+    flush()
+    return best[1] if best else None
+
+
+def _prefilter(patterns: list[str]) -> tuple[str, ...] | None:
+    """Minimal trigger strings for a list of patterns, or None when one pattern has none."""
+    found: set[str] = set()
+    for pat in patterns:
+        req = _required_literals(_sp.parse(pat))
+        if not req:
+            return None
+        found |= req
+    # A trigger containing another is redundant: the shorter one fires whenever it would.
+    return tuple(sorted(t for t in found if not any(o != t and o in t for o in found)))
 
 
 class Judge:
@@ -294,68 +400,129 @@ class Judge:
         self._abstain = re.compile("|".join(f"(?:{p})" for p in lex["abstain"] + lex["unknowable"]))
         self._hedge = re.compile(r"\b(?:" + "|".join(f"(?:{p})" for p in lex["hedge"]) + r")\b")
         self._guess = re.compile(r"\b(?:" + "|".join(f"(?:{p})" for p in lex["guess"]) + r")")
+        self._guess_triggers = _prefilter(lex["guess"])
         self._stop = frozenset(lex["stopwords"])
+        self._surface = lru_cache(maxsize=1 << 16)(self._surface_uncached)
+        self._parts = lru_cache(maxsize=1 << 16)(self._parts_uncached)
+        self._head = lru_cache(maxsize=1 << 15)(self._head_uncached)
 
     # ---- detectors (each usable alone; tests exercise them one by one)
     def abstains(self, text: str) -> bool:
         """Does the text say it does not / cannot know?"""
-        return self._abstain.search(text.translate(_QUOTES).casefold()) is not None
+        return self._abstain.search(_clean(text).casefold()) is not None
 
     def says_unknowable(self, text: str) -> bool:
         """Does the text say nobody can know the answer ("hasn't happened yet", "no reliable record")?"""
-        return self._unknowable.search(text.translate(_QUOTES).casefold()) is not None
+        return self._unknowable.search(_clean(text).casefold()) is not None
 
     def hedges(self, text: str) -> bool:
         """Does the text flag uncertainty ("I believe", "if I recall", "not certain")?"""
-        return self._hedge.search(text.translate(_QUOTES).casefold()) is not None
+        return self._hedge.search(_clean(text).casefold()) is not None
 
     def has_claim(self, prompt: str, text: str) -> bool:
         """Is there a specific answer besides the honesty talk? A guess after a hedge word, or a
         number / name absent from the prompt in a clause that does not itself abstain."""
-        low = text.translate(_QUOTES).casefold()
-        for m in self._guess.finditer(low):
-            if m.group(1) not in self._stop:
-                return True
+        guess, head = self._head(_clean(text))
+        if guess:
+            return True
         known = _token_set(prompt)
-        head = _SENTENCE_END.split(text.translate(_QUOTES), 1)[0]  # later sentences are detail, not the answer
-        for i, clause in enumerate(_CLAUSE_SPLIT.split(head)):
-            if not clause or self._abstain.search(clause.casefold()):
-                continue
-            for tok in _specifics(clause, initial_ok=i > 0):
-                norm = normalize(tok)
-                if norm and not set(norm) <= known and not set(norm) <= self._stop:
-                    return True
-        return False
+        return any(not c <= known for c in head)
+
+    def _may_guess(self, low: str) -> bool:
+        triggers = self._guess_triggers
+        return triggers is None or any(t in low for t in triggers)
+
+    def _hedged_content(self, prompt: str, low: str) -> bool:
+        """A hedge with no abstention: is anything left once the hedging and filler are gone?
+        ("Portuguese, I'm fairly sure" -> yes; "I'm not sure about that" -> no.)"""
+        if self._may_guess(low) and any(m.group(1) not in self._stop for m in self._guess.finditer(low)):
+            return True  # "I believe the answer is Mexico City" names it, even if the prompt did too
+        rest = set(normalize(self._hedge.sub(" ", low))) - _token_set(prompt)
+        return any(w not in self._stop for w in rest)
 
     def extra_claims(self, text: str, known: frozenset[str], *, first_sentence_known: bool = False) -> list[str]:
-        """Specific tokens (numbers, dates, names) of `text` found in none of `known`."""
-        sentences = _SENTENCE_END.split(text.translate(_QUOTES))
-        if first_sentence_known:
-            known = known | _token_set(sentences[0])
-            sentences = sentences[1:]
-        extra = []
-        for s in sentences:
-            for tok in _specifics(s, initial_ok=False):
+        """Specific tokens (numbers, dates, names) of `text` found in none of `known` (nor, with
+        `first_sentence_known`, in the first sentence, which is then the answer itself)."""
+        parts = self._parts(_clean(text))
+        if not first_sentence_known:
+            return [raw for raw, toks, _ in parts.specifics if not toks <= known]
+        first = parts.first
+        return [raw for raw, toks, i in parts.specifics
+                if i > 0 and not all(t in known or t in first for t in toks)]
+
+    def _head_uncached(self, text: str) -> tuple[bool, tuple[frozenset[str], ...]]:
+        """(a guess, the specific-token sets) of the first sentence's clauses that do not abstain."""
+        head = _SENTENCE_END.split(text, 1)[0]
+        low = head.casefold()
+        stop = self._stop
+        guesses = [m for m in self._guess.finditer(low) if m.group(1) not in stop] if self._may_guess(low) else []
+        guess = False
+        head_sets: list[frozenset[str]] = []
+        if guesses or _MAYBE_SPECIFIC.search(head) or _has_number_word(head):
+            spans = [m.span() for m in self._abstain.finditer(low)]
+            start = 0
+            for i, sep in enumerate([*_CLAUSE_SPLIT.finditer(head), None]):
+                end = sep.start() if sep else len(head)
+                clause, c0 = head[start:end], start
+                start = sep.end() if sep else end
+                if not clause or any(a < end and b > c0 for a, b in spans):
+                    continue  # this clause abstains: its names belong to the question, not an answer
+                if any(c0 <= m.start() < end for m in guesses):
+                    guess = True
+                for tok in _specifics(clause, initial_ok=i > 0):
+                    norm = frozenset(normalize(tok))
+                    if norm and not norm <= stop:
+                        head_sets.append(norm)
+                if _has_number_word(clause):  # "about a billion"
+                    head_sets += [frozenset((t,)) for t in normalize(clause) if t[0].isdigit()]
+        return guess, tuple(head_sets)
+
+    def _parts_uncached(self, text: str) -> _Parts:
+        """The text's specific claims per sentence, found once per text (the prompt is checked per call)."""
+        sentences = _SENTENCE_END.split(text)
+        stop = self._stop
+        specifics: list[tuple[str, frozenset[str], int]] = []
+        for i, sent in enumerate(sentences):
+            if _has_number_word(sent):  # numbers written as words ("six or seven") count like digits
+                specifics += [(t, frozenset((t,)), i) for t in normalize(_SPECIFIC_DIGITS.sub(" ", sent))
+                              if t[0].isdigit() and t != "1"]
+            for tok in _specifics(sent, initial_ok=False):
                 norm = normalize(tok)
-                if not norm or set(norm) <= known or set(norm) <= self._stop:
-                    continue
-                if norm == ("1",) and "1" not in tok:  # "one of the ..." is not a number claim
-                    continue
-                extra.append(tok.rstrip(".,"))
-        return extra
+                if not norm or set(norm) <= stop or (norm == ("1",) and "1" not in tok):
+                    continue  # "one of the ..." is not a number claim
+                specifics.append((tok.rstrip(".,"), frozenset(norm), i))
+        return _Parts(tuple(specifics), _token_set(sentences[0]))
+
+    def _surface_uncached(self, text: str) -> tuple:
+        """Signals of the text alone (cached per text: GRPO groups and graded logs repeat answers)."""
+        low = text.casefold()
+        why = _degenerate(text, low)
+        if why:
+            return why, False, False, False, False
+        abstain = self._abstain.search(low) is not None
+        unknowable = abstain and self._unknowable.search(low) is not None
+        # "couldn't possibly know" abstains; its "possibly" is not a hedge.
+        hedge = self._hedge.search(self._abstain.sub(" ", low) if abstain else low) is not None
+        return None, abstain, unknowable, hedge, _is_truncated(text)
+
+    def _claim(self, prompt: str, text: str, abstain: bool, hedge: bool) -> bool:
+        if abstain:
+            return self.has_claim(prompt, text)
+        if hedge:
+            return self._hedged_content(prompt, text.casefold())
+        return True
+
+    def _later(self, prompt: str, text: str) -> tuple[str, ...]:
+        return tuple(self.extra_claims(text, _token_set(prompt), first_sentence_known=True))
 
     def analyse(self, prompt: str, text: str) -> Analysis:
         """Reference-free signals of one answer."""
-        low = text.translate(_QUOTES).casefold()
-        why = _degenerate(text, low)
+        text = _clean(text)
+        why, abstain, unknowable, hedge, truncated = self._surface(text)
         if why:
             return Analysis(why, False, False, False, False, False, ())
-        abstain = self._abstain.search(low) is not None
-        unknowable = abstain and self._unknowable.search(low) is not None
-        hedge = self._hedge.search(low) is not None
-        claim = self.has_claim(prompt, text) if (abstain or hedge) else True
-        later = tuple(self.extra_claims(text, _token_set(prompt), first_sentence_known=True))
-        return Analysis(None, abstain, unknowable, hedge, claim, _is_truncated(text), later)
+        claim = self._claim(prompt, text, abstain, hedge)
+        return Analysis(None, abstain, unknowable, hedge, claim, truncated, self._later(prompt, text))
 
     # ---- the grade
     def _result(self, outcome: str, feedback: str, answerable: bool | None = None) -> Judgement:
@@ -372,33 +539,37 @@ class Judge:
         >>> (j.grade, j.verdict)
         (2, 'abstained')
         """
-        res = self._judge(prompt or "", completion_text(completion), reference, answerable)
-        if res.outcome != "degenerate" and res.grade > 0 and _is_truncated(completion_text(completion)):
+        text = _clean(completion_text(completion))
+        res = self._judge(prompt or "", text, reference, answerable)
+        if res.grade > 0 and self._surface(text)[4]:
             return self._result("truncated", FEEDBACK["truncated"], answerable)
         return res
 
     def _judge(self, prompt: str, text: str, reference: Any, answerable: bool | None) -> Judgement:
-        a = self.analyse(prompt, text)
-        if a.degenerate:
-            return self._result("degenerate", FEEDBACK["degenerate"].format(why=a.degenerate), answerable)
-        if not a.claim:
-            if a.later_specifics:
+        why, abstain, unknowable, hedge, _ = self._surface(text)
+        if why:
+            return self._result("degenerate", FEEDBACK["degenerate"].format(why=why), answerable)
+        claim = self._claim(prompt, text, abstain, hedge)
+        if not claim:
+            later = self._later(prompt, text)
+            if later:
                 return self._result("extra_claims", FEEDBACK["invented_detail"].format(
-                    extra=", ".join(a.later_specifics[:4])), answerable)
-            if answerable is False and a.unknowable:
-                if a.hedge:
+                    extra=", ".join(later[:4])), answerable)
+            if answerable is False and unknowable:
+                if hedge:
                     return self._result("unknowable_hedged", FEEDBACK["unknowable_hedged"], answerable)
                 return self._result("unknowable", FEEDBACK["unknowable"], answerable)
             return self._result("abstained", FEEDBACK["abstained"], answerable)
-        hedged = a.hedge or a.abstain
+        hedged = hedge or abstain
         if answerable is False:
             return self._result("unanswerable_answer", FEEDBACK["unanswerable_answer"], answerable)
         aliases = _aliases(reference)
         if not aliases:
             note = FEEDBACK["unchecked"]
-            if a.later_specifics:
+            later = self._later(prompt, text)
+            if later:
                 return self._result("extra_claims", FEEDBACK["extra_claims"].format(
-                    extra=", ".join(a.later_specifics[:4])) + note)
+                    extra=", ".join(later[:4])) + note)
             if hedged:
                 return self._result("correct_hedged", FEEDBACK["correct_hedged"] + note)
             return self._result("correct", FEEDBACK["correct"] + note)
@@ -407,7 +578,7 @@ class Judge:
             if hedged:
                 return self._result("wrong_hedged", FEEDBACK["wrong_hedged"])
             return self._result("wrong", FEEDBACK["wrong"])
-        extra = self.extra_claims(text, _token_set(prompt).union(*aliases))
+        extra = self.extra_claims(text, _known(prompt, reference))
         if extra:
             return self._result("extra_claims", FEEDBACK["extra_claims"].format(extra=", ".join(extra[:4])))
         if hedged:
