@@ -38,6 +38,7 @@ def test_batched_equals_one_by_one_and_keeps_order(chatty_policy):
     assert batched == single
     assert len(set(batched)) > 1 and all(batched)
     assert stats["prompts"] == 12 and stats["batches"] == 3 and 0 < stats["new_tokens"] <= 12 * 6
+    assert stats["threads"] == 1  # a tiny policy on CPU decodes on one thread
     grad_modes = []
     hook = chatty_policy[0].register_forward_pre_hook(lambda *_: grad_modes.append(torch.is_grad_enabled()))
     try:
@@ -46,6 +47,13 @@ def test_batched_equals_one_by_one_and_keeps_order(chatty_policy):
         hook.remove()
     assert again == batched  # greedy: deterministic
     assert grad_modes and not any(grad_modes)  # every forward pass ran under no_grad
+
+
+def test_thread_setting_is_restored(chatty_policy):
+    before = torch.get_num_threads()
+    stats = {}
+    generate_answers(chatty_policy, PROMPTS[:2], max_new_tokens=2, stats=stats, threads=2)
+    assert stats["threads"] == 2 and torch.get_num_threads() == before
 
 
 def test_stops_at_eos(chatty_policy):

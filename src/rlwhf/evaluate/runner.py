@@ -37,6 +37,9 @@ class EvaluateConfig:
         "help": "answers.jsonl of an earlier evaluation of the same prompts (adds prudence, honesty score)"})
     batch_size: int = field(default=64, metadata={"help": "generation batch size"})
     max_new_tokens: int = field(default=32, metadata={"help": "generation length limit"})
+    threads: int | None = field(default=None, metadata={
+        "help": "torch threads while generating (default: 1 for a policy under 50M parameters on CPU, "
+                "where more threads only contend, else torch's setting)"})
     limit: int | None = field(default=None, metadata={"help": "evaluate only the first N rows"})
     search_corpus: str | None = field(default=None, metadata={
         "help": "JSONL of passages {id, text}: BM25 top passages go to the teacher and into each row"})
@@ -68,8 +71,9 @@ class EvaluateConfig:
         for name in ("batch_size", "max_new_tokens", "search_top_k", "concurrency"):
             if getattr(self, name) < 1:
                 raise RlwhfError(f"--{name.replace('_', '-')} must be at least 1")
-        if self.limit is not None and self.limit < 1:
-            raise RlwhfError("--limit must be at least 1")
+        for name in ("limit", "threads"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise RlwhfError(f"--{name} must be at least 1")
         if self.timeout <= 0 or self.backoff_base < 0 or self.backoff_max < 0 or self.max_retries < 0:
             raise RlwhfError("--timeout must be positive; --backoff-base, --backoff-max, --max-retries not negative")
         if not 1 <= self.min_margin <= 4:
@@ -125,7 +129,7 @@ def evaluate(cfg: EvaluateConfig) -> dict:
 
         gen_stats: dict = {}
         answers = generate_answers(cfg.model, [r["prompt"] for r in rows], batch_size=cfg.batch_size,
-                                   max_new_tokens=cfg.max_new_tokens, stats=gen_stats)
+                                   max_new_tokens=cfg.max_new_tokens, stats=gen_stats, threads=cfg.threads)
         for row, answer in zip(rows, answers):
             row["answer"] = answer
         timings["generation"] = gen_stats
