@@ -88,3 +88,13 @@ def test_schema_rules():
     with pytest.raises(RowError) as err:
         canonicalize({"prompt": "p", "answer": "a", "reward": 1, "id": ""})
     assert err.value.rule == "id not a string"
+
+
+@pytest.mark.parametrize("module", ["schema", "io", "gate", "preprocess", "pairs", "hashset"])
+def test_docstring_examples_run(module):
+    """The `>>>` examples in the data stage's docstrings are real (they run in this test's temp dir)."""
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"rlwhf.data.{module}"))
+    assert result.attempted > 0 and result.failed == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass, field
@@ -43,8 +42,8 @@ def register(sub) -> None:
         description="Map honesty logs onto the canonical tuple (aliases: answer<-student_answer|response|completion, "
                     "feedback<-teacher_feedback|critique, reward<-grade|score, reference<-reference_answer|solution) "
                     "and write training rows. Invalid rows are reported as file:line:reason on stderr and counted; "
-                    "exit 1 with --strict-input. swift-grpo/trl-grpo keep the first row of each prompt.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "exit 1 with --strict-input. swift-grpo/trl-grpo keep the first row of each prompt; swift-dpo "
+                    "pairs each prompt's best and worst answers. A JSON summary of the counts goes to stdout.")
     add_arguments(pre, PreprocessConfig)
     pre.set_defaults(func=_preprocess)
 

@@ -45,7 +45,7 @@ class PreprocessConfig:
         "help": "data_files for a builder name such as json (--hf-dataset json --hf-data-files a.jsonl)"})
     format: str = field(default="rlwhf", metadata={"help": "output row format", "choices": FORMATS})
     streaming: bool = field(default=False, metadata={
-        "help": "stream rows one at a time (flat memory; HF datasets load with streaming=True)"})
+        "help": "flat memory: HF datasets load with streaming=True (JSONL inputs are always read row by row)"})
     max_samples: int | None = field(default=None, metadata={"help": "write at most N output rows"})
     map: list[str] | None = field(default=None, metadata={
         "help": "FIELD=SOURCE: read canonical FIELD from SOURCE (dotted paths allowed), e.g. prompt=question",
