@@ -161,3 +161,9 @@ def test_answer_aliases_limit_and_ids(capsys):
     assert len(rows) == 2 and rows[0]["answer"] == "The answer is 4." and rows[0]["reference"] == "4"
     assert rows[0]["verdict"] == "correct" and rows[1]["verdict"] == "abstained"
     assert rows[1]["id"] == "7" and len(rows[0]["id"]) == 16
+    # Regrading an answers.jsonl starts afresh: no stale grades or deltas survive.
+    stale = {**rows[0], "verdict": "incorrect", "grade": -2, "dpo_delta": -1.0, "preferred_grade": 2}
+    write_jsonl("again.jsonl", [stale])
+    assert main(["evaluate", "--answers", "again.jsonl", "--output-dir", "o2"]) == 0
+    regraded = read_jsonl("o2/answers.jsonl")[0]
+    assert regraded["verdict"] == "correct" and "dpo_delta" not in regraded and "preferred_grade" not in regraded

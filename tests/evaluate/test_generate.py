@@ -46,6 +46,7 @@ def test_batched_equals_one_by_one_and_keeps_order(chatty_policy):
     finally:
         hook.remove()
     assert again == batched  # greedy: deterministic
+    assert generate_answers(chatty_policy, [{"prompt": p} for p in PROMPTS[:3]], max_new_tokens=6) == batched[:3]
     assert grad_modes and not any(grad_modes)  # every forward pass ran under no_grad
 
 

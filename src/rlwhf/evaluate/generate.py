@@ -78,6 +78,7 @@ def generate_answers(model_dir, prompts: list[str], batch_size: int = 64, max_ne
     if batch_size < 1 or max_new_tokens < 1:
         raise RlwhfError("batch_size and max_new_tokens must be at least 1")
     model, tokenizer = model_dir if isinstance(model_dir, tuple) else load_policy(model_dir)
+    prompts = [p["prompt"] if isinstance(p, dict) else p for p in prompts]  # prompt rows work too
     texts = render_prompts(tokenizer, prompts)
     eos = tokenizer.eos_token_id
     if eos is None:

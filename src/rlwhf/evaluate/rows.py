@@ -15,6 +15,9 @@ from rlwhf.errors import RlwhfError
 ANSWER_FIELDS = ("answer", "completion", "response", "student_answer")
 REFERENCE_FIELDS = ("reference", "reference_answer", "solution")
 VERDICTS = ("correct", "incorrect", "abstained", "error")
+# What an earlier evaluation added to a row: regrading an answers.jsonl starts from the answer alone.
+STALE_FIELDS = ("grade", "verdict", "feedback", "status", "error", "context", "dpo_delta",
+                "preferred_grade", "preferred_verdict", "preferred_feedback", "preferred_status", "preferred_error")
 
 
 def iter_objects(path: str | Path, what: str = "row") -> Iterator[tuple[str, dict]]:
@@ -69,7 +72,7 @@ def read_rows(path: str | Path, need_answer: bool, limit: int | None = None) -> 
             if not isinstance(answer, str):
                 raise RlwhfError(f"{where}: an answer row needs a string 'answer' (or completion/response)")
             row["answer"] = answer
-        for stale in ("grade", "verdict", "feedback", "status", "error"):
+        for stale in STALE_FIELDS:
             row.pop(stale, None)
         rows.append(row)
         if limit and len(rows) >= limit:
