@@ -117,3 +117,10 @@ def test_cli_validate_exit_codes(local_model, tmp_path, capsys):
     assert "line 2: not valid JSON" in capsys.readouterr().err
     assert main(["plan", "--validate", str(tmp_path / "absent.json")]) == 2
     assert "plan not found" in capsys.readouterr().err
+
+
+def test_cli_validate_notes_a_different_ms_swift_version(local_model, tmp_path, capsys):
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(dict(cpu_plan(local_model), ms_swift_version="4.5.0")))
+    assert main(["plan", "--validate", str(path)]) == 0
+    assert "planned for ms-swift 4.5.0, checked with 4.6.0" in capsys.readouterr().err

@@ -41,9 +41,15 @@ def run(args) -> int:
 
 
 def validate(path: str) -> int:
-    from rlwhf.plan.validate import validate_file
+    from rlwhf.hardware.machine import package_version
+    from rlwhf.plan.build import load_plan
+    from rlwhf.plan.validate import validate_plan
 
-    problems = validate_file(path)
+    plan = load_plan(path)
+    problems = validate_plan(plan)
+    here = package_version("ms-swift", "swift")
+    if plan.get("ms_swift_version") and here and plan["ms_swift_version"] != here:
+        print(f"{path}: note: planned for ms-swift {plan['ms_swift_version']}, checked with {here}", file=sys.stderr)
     if problems:
         for problem in problems:
             print(f"{path}: {problem}", file=sys.stderr)

@@ -262,6 +262,8 @@ def build_plan(cfg: PlanConfig, info: dict | None = None) -> dict:
             count = (info.get("npu" if prof.get("device") == "npu" else "cuda") or {}).get("count", 0)
             if count:
                 nproc = count
+                if count == 1:
+                    notes.append(f"one accelerator visible: {node_profile} runs a single process here")
             else:
                 nproc = int(prof.get("assumed_devices", 2))
                 notes.append(f"no accelerator visible here: NPROC_PER_NODE={nproc} assumed (--nproc-per-node to set)")

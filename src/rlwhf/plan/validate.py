@@ -181,11 +181,4 @@ def _check_batches(ns, plan: dict) -> list[str]:
     return []
 
 
-def validate_file(path: str | Path) -> list[str]:
-    """`validate_plan` for a plan file (RlwhfError when the file itself is unreadable)."""
-    from rlwhf.plan.build import load_plan
-
-    return validate_plan(load_plan(path))
-
-
-__all__ = ["validate_plan", "validate_file", "swift_parser", "deepspeed_choices"]
+__all__ = ["validate_plan", "swift_parser", "deepspeed_choices"]
