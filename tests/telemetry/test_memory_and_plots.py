@@ -62,7 +62,9 @@ def test_memory_trace_appends_samples_and_keeps_the_peak(tmp_path):
     again = MemoryTrace(tmp_path / "memory.csv")
     again.sample(os.getpid(), attempt=3)
     again.close()
-    assert [r["attempt"] for r in read_memory_csv(tmp_path / "memory.csv")] == [1, 2, 3]
+    rows = read_memory_csv(tmp_path / "memory.csv")
+    assert [r["attempt"] for r in rows] == [1, 2, 3]
+    assert rows[2]["time_s"] >= rows[1]["time_s"]  # its clock continues
 
 
 def test_plots_are_pngs_for_grpo_dpo_and_empty_runs(tmp_path):
@@ -85,3 +87,26 @@ def test_telemetry_and_versions_stay_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out[0] != "None" and out[1].startswith("3.")
     assert out[2:] == ["False", "False", "False"]
+
+
+def test_gpu_memory_is_read_per_process_tree_from_nvidia_smi(tmp_path, monkeypatch):
+    # No GPU here: a stand-in nvidia-smi prints what the real one prints for these queries.
+    from rlwhf.telemetry.memory import GpuProbe
+
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text('#!/bin/sh\ncase "$1" in\n'
+                   '  --query-compute-apps=*) printf "%s, 1234\\n999999, 50\\n" "$MY_PID" ;;\n'
+                   '  --query-gpu=*) printf "5000\\n3000\\n" ;;\nesac\n')
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("MY_PID", str(os.getpid()))
+    probe = GpuProbe()
+    assert probe.available
+    assert probe.used_mb([os.getpid()]) == 1234 and probe.scope == "process_tree"
+    # A pid namespace can hide our pids from the driver: then the devices' total is what is known.
+    assert probe.used_mb([12345678]) == 8000 and probe.scope == "device_total"
+    trace = MemoryTrace(tmp_path / "memory.csv")
+    trace.sample(os.getpid())
+    trace.close()
+    assert read_memory_csv(tmp_path / "memory.csv")[0]["gpu_mb"] == 1234
+    assert trace.peak_gpu_mb == 1234 and trace.gpu_scope == "process_tree"

@@ -79,6 +79,14 @@ def test_a_killed_run_resumes_from_its_newest_checkpoint(fake_plan, tmp_path):
     assert "continuing from" in (tmp_path / "out" / "telemetry" / "train.log").read_text()
 
 
+def test_resuming_a_finished_run_trains_nothing_and_returns_its_model(fake_plan):
+    plan = fake_plan(max_steps=2)
+    first = train(_cfg(plan))
+    again = train(_cfg(plan, resume=True))
+    assert again["final_model"] == first["final_model"] and again["global_step"] == 2
+    assert len(again["attempts"]) == 1  # the first run's attempt only
+
+
 def test_cli_prints_the_result_and_maps_errors_to_exit_codes(fake_plan, capsys):
     assert main(["train", "--plan", str(fake_plan()), "--no-progress"]) == 0
     assert json.loads(capsys.readouterr().out)["global_step"] == 4

@@ -155,6 +155,11 @@ class MemoryTrace:
         if not self.csv_path.exists() or self.csv_path.stat().st_size == 0:
             with open(self.csv_path, "w", newline="", encoding="utf-8") as fh:
                 csv.writer(fh).writerow(MEMORY_COLUMNS)
+        else:
+            # A resumed run appends: its clock continues where the earlier trace stopped.
+            earlier = read_memory_csv(self.csv_path)
+            if earlier:
+                self.t0 -= earlier[-1]["time_s"]
         self._gpu = GpuProbe()
         self._fh = open(self.csv_path, "a", newline="", encoding="utf-8")
         self._writer = csv.writer(self._fh)

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Sequence
 
 
-def _pyplot():
+def load_pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -28,7 +29,7 @@ def _series(rows: Sequence[dict], key: str) -> tuple[list, list]:
 def plot_reward_curve(steps: Sequence[dict], path: str | Path, title: str = "Reward per step") -> Path:
     """Reward (mean +- std across the group) per optimizer step; DPO runs plot the reward margin,
     runs with neither plot the loss. `steps` are step rows (telemetry.logs.step_row keys)."""
-    plt = _pyplot()
+    plt = load_pyplot()
     path = Path(path)
     fig, ax = plt.subplots(figsize=(7, 4))
     xs, ys = _series(steps, "reward")
@@ -63,7 +64,7 @@ def plot_reward_curve(steps: Sequence[dict], path: str | Path, title: str = "Rew
 
 def plot_memory_trace(samples: Sequence[dict], path: str | Path, title: str = "Memory") -> Path:
     """Process-tree RSS (and GPU memory when sampled) over time, one colour band per attempt."""
-    plt = _pyplot()
+    plt = load_pyplot()
     path = Path(path)
     fig, ax = plt.subplots(figsize=(7, 4))
     ts = [s["time_s"] for s in samples]

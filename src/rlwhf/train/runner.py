@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -116,6 +117,8 @@ def train(cfg: TrainConfig, cascade: list | None = None) -> dict:
     log(f"plan {cfg.plan}: {plan.get('algo')} via {backend}, output {out}, max_steps {total_steps}, "
         f"max_attempts {cfg.max_attempts}" + (f", RSS cap {cfg.max_rss_gb} GB" if cfg.max_rss_gb else ""))
 
+    # matplotlib takes ~0.5 s to import: do it while the trainer starts up, not after it finishes.
+    threading.Thread(target=_warm_plotting, daemon=True).start()
     trace = MemoryTrace(tele / "memory.csv")
     follower = LogFollower(out)
     follower.skip_existing()
@@ -132,8 +135,12 @@ def train(cfg: TrainConfig, cascade: list | None = None) -> dict:
 
     current = plan
     failure = None
+    already_done = bool(resume_from and total_steps and global_step(resume_from) >= total_steps)
+    if already_done:
+        log(f"--resume: {resume_from} is already at max_steps {total_steps}; nothing left to train")
+    attempt_budget = 0 if already_done else cfg.max_attempts
     try:
-        for n in range(1, cfg.max_attempts + 1):
+        for n in range(1, attempt_budget + 1):
             number = len(attempts) + 1
             plan_file = tele / f"attempt-{number}.plan.json"
             plan_file.write_text(json.dumps(current, indent=2) + "\n", encoding="utf-8")
@@ -210,6 +217,12 @@ def train(cfg: TrainConfig, cascade: list | None = None) -> dict:
         "attempts": attempts, "global_step": step, "max_steps": total_steps, "wall_time_s": round(wall, 2),
         "peak_rss_mb": summary["peak_rss_mb"], "summary": str(tele / "summary.json"),
     }
+
+
+def _warm_plotting() -> None:
+    from rlwhf.telemetry.plots import load_pyplot
+
+    load_pyplot()
 
 
 def _retry_checkpoint(old: dict, new: dict, out: Path, since: float | None, log) -> Path | None:
