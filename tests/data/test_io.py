@@ -85,6 +85,8 @@ def test_schema_rules():
                         "grade": 0})
     assert (row["prompt"], row["answer"], row["reward"]) == ("Q?", "A.", 0)
     assert "messages" not in row["metadata"]
+    row = canonicalize({"prompt": "p", "answer": "a", "reward": 1, "source_ai": "x", "metadata": {"source_ai": "y"}})
+    assert row["metadata"] == {"source_ai": "y", "input.source_ai": "x"}
     with pytest.raises(RowError) as err:
         canonicalize({"prompt": "p", "answer": "a", "reward": 1, "id": ""})
     assert err.value.rule == "id not a string"

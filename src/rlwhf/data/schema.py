@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Iterable
 
 CANONICAL_FIELDS = ("id", "prompt", "answer", "feedback", "reward", "reference", "answerable", "metadata")
+_CANONICAL_SET = frozenset(CANONICAL_FIELDS)
 
 # canonical field -> accepted source names, tried in order after the canonical name itself.
 # `grade` comes before `score` because `rlwhf reward score` writes both and only `grade` is an integer.
@@ -163,7 +164,8 @@ def canonicalize(obj: Any, field_map: dict | None = None, *, strict: bool = Fals
                  required: Iterable[str] = ROW_REQUIRED) -> dict:
     """Map a raw row onto the canonical tuple, or raise RowError with the broken rule.
 
-    Unknown top-level fields move into `metadata` (nothing is dropped); `field_map` maps
+    Unknown top-level fields move into `metadata` (as `input.<name>` when metadata already holds
+    a different value under that name: nothing is dropped); `field_map` maps
     canonical field -> source field (dotted paths allowed) and beats the built-in aliases.
 
     >>> canonicalize({"prompt": "2+2?", "response": "4", "score": 2})["answer"]
@@ -174,6 +176,46 @@ def canonicalize(obj: Any, field_map: dict | None = None, *, strict: bool = Fals
             raise RowError("not a JSON object", f"got {_type_name(obj)}")
         obj = dict(obj)  # e.g. a `datasets` LazyRow
     required = tuple(required)
+    if not field_map and obj.keys() <= _CANONICAL_SET:
+        row, extras = obj, None  # already canonical (the common case): nothing to rename or move
+    else:
+        row, extras = _rename(obj, field_map)
+
+    _check_text(row, "prompt", "prompt" in required)
+    _check_text(row, "answer", "answer" in required)
+    _check_text(row, "feedback", False)
+    reward = check_reward(row.get("reward"), "reward" in required)
+
+    reference = row.get("reference")
+    if isinstance(reference, int) and not isinstance(reference, bool):
+        reference = str(reference)  # arithmetic references often arrive as numbers
+    elif reference is not None and not isinstance(reference, str):
+        raise RowError("reference not a string", f"got {_type_name(reference)} {_short(reference)}")
+    answerable = row.get("answerable")
+    if answerable is not None and not isinstance(answerable, bool):
+        raise RowError("answerable not a boolean", f"got {_type_name(answerable)} {_short(answerable)}")
+    metadata = _check_metadata(row.get("metadata"), strict)
+    rid = row.get("id")
+    if isinstance(rid, int) and not isinstance(rid, bool):
+        rid = str(rid)
+    elif rid is not None and (not isinstance(rid, str) or not rid):
+        raise RowError("id not a string", f"got {_type_name(rid)} {_short(rid)}")
+
+    if extras:
+        metadata = dict(metadata)
+        for key, value in extras.items():
+            if key in metadata and metadata[key] != value:
+                key = f"input.{key}"  # the top-level field and metadata disagree: keep both
+            metadata.setdefault(key, value)
+    prompt, answer, feedback = row.get("prompt"), row.get("answer"), row.get("feedback") or ""
+    if rid is None:
+        rid = stable_id(prompt, answer, feedback, reward, reference, answerable)
+    return {"id": rid, "prompt": prompt, "answer": answer, "feedback": feedback, "reward": reward,
+            "reference": reference, "answerable": answerable, "metadata": metadata}
+
+
+def _rename(obj: dict, field_map: dict | None) -> tuple[dict, dict]:
+    """(canonical fields found through --map, the names themselves or their aliases; the rest)."""
     row: dict[str, Any] = {}
     used: set[str] = set()
     for name in CANONICAL_FIELDS:
@@ -196,37 +238,7 @@ def canonicalize(obj: Any, field_map: dict | None = None, *, strict: bool = Fals
         for name, value in _from_messages(obj).items():
             row.setdefault(name, value)
         used.add("messages")
-
-    _check_text(row, "prompt", "prompt" in required)
-    _check_text(row, "answer", "answer" in required)
-    _check_text(row, "feedback", False)
-    reward = check_reward(row.get("reward"), "reward" in required)
-
-    reference = row.get("reference")
-    if isinstance(reference, int) and not isinstance(reference, bool):
-        reference = str(reference)  # arithmetic references often arrive as numbers
-    elif reference is not None and not isinstance(reference, str):
-        raise RowError("reference not a string", f"got {_type_name(reference)} {_short(reference)}")
-    answerable = row.get("answerable")
-    if answerable is not None and not isinstance(answerable, bool):
-        raise RowError("answerable not a boolean", f"got {_type_name(answerable)} {_short(answerable)}")
-    metadata = _check_metadata(row.get("metadata"), strict)
-    rid = row.get("id")
-    if isinstance(rid, int) and not isinstance(rid, bool):
-        rid = str(rid)
-    elif rid is not None and (not isinstance(rid, str) or not rid):
-        raise RowError("id not a string", f"got {_type_name(rid)} {_short(rid)}")
-
-    extras = {k: v for k, v in obj.items() if k not in used}
-    if extras:
-        metadata = dict(metadata)
-        for key, value in extras.items():
-            metadata.setdefault(key, value)
-    prompt, answer, feedback = row.get("prompt"), row.get("answer"), row.get("feedback") or ""
-    if rid is None:
-        rid = stable_id(prompt, answer, feedback, reward, reference, answerable)
-    return {"id": rid, "prompt": prompt, "answer": answer, "feedback": feedback, "reward": reward,
-            "reference": reference, "answerable": answerable, "metadata": metadata}
+    return row, {k: v for k, v in obj.items() if k not in used}
 
 
 def validate(obj: Any, strict: bool = False, *, required: Iterable[str] = ROW_REQUIRED) -> str | None:
