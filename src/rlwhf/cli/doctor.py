@@ -14,7 +14,7 @@ def register(sub):
 
 
 def report() -> dict:
-    from rlwhf.hardware.detect import detect, pick_profile
+    from rlwhf.hardware.machine import detect, pick_profile
 
     info = detect()
     name, why = pick_profile(info)
