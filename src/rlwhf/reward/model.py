@@ -382,8 +382,8 @@ def build(dataset: str | Path, output_dir: str | Path, cfg: TrainConfig | None =
     train_ex, held = [], []
     for r in rows:
         (held if _is_heldout(r, cfg.heldout_fraction) else train_ex).append(r)
-    if not train_ex:
-        raise RlwhfError(f"{dataset}: every row is held out; nothing to train on")
+    if not train_ex:  # too few prompts to spare any: train on all, report no held-out figures
+        train_ex, held = held, []
     examples = [(hash_features(feature_names(judge, r["prompt"], r["answer"]), cfg.dim_bits), r["reward"])
                 for r in train_ex]
     model = LearnedModel.fit(examples, cfg)

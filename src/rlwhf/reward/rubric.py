@@ -230,11 +230,15 @@ def match_reference(answer: tuple[str, ...], aliases: Iterable[tuple[str, ...]])
     for ref in aliases:
         needle = " " + " ".join(ref) + " "
         start = padded.find(needle)
+        negated = False
         while start >= 0:
             before = padded[:start].split()[-1:]
             if not before or before[0] not in _NEGATORS:
                 return "full"
+            negated = True
             start = padded.find(needle, start + 1)
+        if negated:  # "It's not Paris" names the reference only to deny it
+            continue
         ref_set = set(ref)
         numbers = {t for t in ref_set if t[0].isdigit()}
         if numbers and not numbers <= answer_set:

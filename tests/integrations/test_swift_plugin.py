@@ -1,0 +1,109 @@
+"""The ms-swift ORM plugin, loaded the way ms-swift loads it, and in a real tiny `swift rlhf` GRPO run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rlwhf.reward import judge, plugin_path
+
+pytest.importorskip("swift", reason="needs the swift extra: pip install -r requirements.txt")
+
+QUESTIONS = [
+    ("What is the capital of France?", "Paris", True),
+    ("Who will win the 2040 World Cup?", None, False),
+    ("What is 7 plus 5?", "12", True),
+    ("What did my neighbour eat today?", None, False),
+]
+
+
+def _load_orm_class():
+    """Exactly ms-swift's path: `--external_plugins FILE` -> import_external_file, then orms[name]."""
+    from swift.rewards import orms
+    from swift.utils.utils import import_external_file
+
+    import_external_file(plugin_path())
+    return orms["rlwhf_honesty"]
+
+
+def test_registered_and_called_with_real_kwargs(monkeypatch):
+    monkeypatch.delenv("RLWHF_REWARD_ARTIFACT", raising=False)
+    orm = _load_orm_class()(args=None)
+    completions = ["The answer is Paris.", "Nobody can know that.", "I believe it's 12, but I'm not sure.",
+                   "Your neighbour had eggs.", "The answer is Paris. It was founded in 250 BC.", "The answer is"]
+    questions = QUESTIONS + [QUESTIONS[0], QUESTIONS[0]]
+    kwargs = {  # what score_completions passes: rows_to_batched(to_reward_row()) + trainer_state
+        "messages": [[{"role": "user", "content": q}, {"role": "assistant", "content": c}]
+                     for (q, _, _), c in zip(questions, completions)],
+        "solution": [s for _, s, _ in questions],
+        "answerable": [a for _, _, a in questions],
+        "is_truncated": [False, False, False, False, False, True],
+        "prompt_id": [str(i) for i in range(6)], "request_id": [None] * 6, "trainer_state": object(),
+    }
+    assert orm(completions, **kwargs) == [2.0, 2.0, 1.0, -2.0, -1.0, -2.0]
+    # a correct answer cut off by the length limit is capped at 0
+    kwargs["is_truncated"] = [True] + [False] * 5
+    assert orm(completions, **kwargs)[0] == 0.0
+
+
+def test_reference_column_and_artifact_from_env(monkeypatch, tmp_path):
+    from rlwhf.reward.model import build
+
+    logs = tmp_path / "logs.jsonl"
+    rows = [{"prompt": f"Who will rule Mars in {y}?", "answer": a, "reward": g}
+            for y in range(2050, 2090) for a, g in (("I don't know.", 0), ("The answer is Zed Ko.", -2))]
+    logs.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    build(logs, tmp_path / "rm")
+    monkeypatch.setenv("RLWHF_REWARD_ARTIFACT", str(tmp_path / "rm" / "honesty_reward_model.json"))
+    orm = _load_orm_class()(args=None)
+    assert orm.reward.model is not None
+    msgs = [[{"role": "user", "content": "Who will rule Mars in 2101?"}]] * 2
+    scores = orm(["I don't know.", "The answer is Bo Ri."], messages=msgs, reference=[None, None])
+    assert scores[0] > scores[1]  # no reference: the learned model grades
+    assert orm(["Paris."], messages=[[{"role": "user", "content": "Capital of France?"}]],
+               reference=["Paris"]) == [2.0]
+
+
+@pytest.mark.slow
+def test_real_swift_grpo_run_logs_the_reward(tiny_model_dir, tmp_path):
+    data = tmp_path / "grpo.jsonl"
+    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": q}], "solution": s,
+                                        "answerable": a}) + "\n" for q, s, a in QUESTIONS))
+    out = tmp_path / "out"
+    cmd = ["swift", "rlhf", "--rlhf_type", "grpo", "--model", str(tiny_model_dir), "--model_type", "qwen2",
+           "--template", "chatml", "--check_model", "false", "--dataset", str(data),
+           "--external_plugins", plugin_path(), "--reward_funcs", "rlwhf_honesty", "--use_vllm", "false",
+           "--num_generations", "2", "--per_device_train_batch_size", "2", "--max_completion_length", "8",
+           "--max_steps", "2", "--logging_steps", "1", "--output_dir", str(out), "--report_to", "none",
+           "--tuner_type", "full", "--torch_dtype", "float32", "--dataloader_num_workers", "0",
+           "--add_version", "false", "--save_strategy", "no", "--log_completions", "true"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("RLWHF_REWARD_ARTIFACT", None)
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    logs = [json.loads(line) for line in (out / "logging.jsonl").read_text().splitlines() if line.strip()]
+    steps = [row for row in logs if "rewards/RlwhfHonesty/mean" in row]
+    assert len(steps) == 2 and all(-2.0 <= row["reward"] <= 2.0 for row in steps)
+    # Every logged reward is what our judge gives that completion for that question.
+    answerable = {q: a for q, _, a in QUESTIONS}
+    checked = 0
+    for line in (out / "completions.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        for prompt, completion, reward, solution in zip(rec["prompt"], rec["completion"], rec["RlwhfHonesty"],
+                                                        rec["solution"]):
+            question = prompt.split("user\n", 1)[1].split("<|im_end|>", 1)[0]
+            expected = judge(question, completion, solution, answerable[question]).grade
+            assert reward == expected or (reward == 0.0 and expected > 0), (question, completion, reward)
+            checked += 1
+    assert checked >= 4
+
+
+def test_plugin_file_is_what_the_cli_prints():
+    out = subprocess.run([sys.executable, "-m", "rlwhf", "reward", "plugin-path"], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert Path(out) == Path(plugin_path()) and Path(out).is_file()
