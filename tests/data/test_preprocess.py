@@ -189,6 +189,12 @@ def test_tokenize_with_the_models_swift_template(tmp_path, tiny_model_dir):
     first = rows("t.jsonl")[0]
     assert tok.decode(first["input_ids"]) == "<|im_start|>user\nCapital of Peru?<|im_end|>\n<|im_start|>assistant\n"
     assert first["length"] == len(first["input_ids"])
+    # Canonical rows are encoded with their answer as the assistant turn.
+    assert main(["data", "preprocess", "--input", str(src), "--output", "r.jsonl", "--tokenize-model",
+                 str(tiny_model_dir)]) == 0
+    row = rows("r.jsonl")[0]
+    assert row["answer"] == "The answer is Lima." and tok.decode(row["input_ids"]).startswith(
+        "<|im_start|>user\nCapital of Peru?<|im_end|>\n<|im_start|>assistant\nThe answer is Lima.")
 
 
 def test_pairs_command(tmp_path, capsys):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlwhf.data import io
+from rlwhf.data._fast import blank
 from rlwhf.data.hashset import HashSet
 from rlwhf.data.io import DEFAULT_MAX_LINE_BYTES, JsonlWriter, LineStats, check_input_path, iter_lines, parse_line
 from rlwhf.data.schema import RowError, canonicalize
@@ -85,7 +86,6 @@ def gate_file(cfg: GateConfig) -> dict:
     clean_path, quarantine_path, report_path = cfg.outputs()
     fast = _fast_decoder(cfg.strict)
     fast_errors = _fast_errors()
-    from rlwhf.data._fast import blank
     limit = cfg.max_line_bytes
     stats = LineStats()
     reasons: Counter[str] = Counter()
@@ -139,10 +139,10 @@ def gate_file(cfg: GateConfig) -> dict:
         "strict": cfg.strict,
         "dedupe": cfg.dedupe,
         "lines": stats.lines,
-        "blank_lines": len(stats.blank_lines),
-        "blank_line_numbers": stats.blank_lines[:EXAMPLES],
+        "blank_lines": stats.blank,
+        "blank_line_numbers": stats.blank_lines,
         "crlf_lines": stats.crlf_lines,
-        "bom_lines": stats.bom_lines[:EXAMPLES],
+        "bom_lines": stats.bom_lines,
         "duplicate_line_numbers": duplicate_lines,
         "clean": clean_path,
         "quarantine": quarantine_path,

@@ -57,12 +57,30 @@ def use_msgspec(enabled: bool) -> bool:
 
 @dataclass
 class LineStats:
-    """What the reader saw besides rows: reported by the gate so nothing passes unnoticed."""
+    """What the reader saw besides rows: reported by the gate so nothing passes unnoticed.
+
+    Counts are complete; the line-number lists keep the first `KEEP_LINES` only (bounded memory).
+    """
 
     lines: int = 0
+    blank: int = 0
     blank_lines: list[int] = field(default_factory=list)
     crlf_lines: int = 0
+    bom: int = 0
     bom_lines: list[int] = field(default_factory=list)
+
+    def note_blank(self, lineno: int) -> None:
+        self.blank += 1
+        if len(self.blank_lines) < KEEP_LINES:
+            self.blank_lines.append(lineno)
+
+    def note_bom(self, lineno: int) -> None:
+        self.bom += 1
+        if len(self.bom_lines) < KEEP_LINES:
+            self.bom_lines.append(lineno)
+
+
+KEEP_LINES = 20
 
 
 def check_input_path(path: str | Path) -> Path:
@@ -100,7 +118,7 @@ def iter_lines(fh: BinaryIO, stats: LineStats | None = None) -> Iterator[tuple[i
     count (flat for any input size).
     """
     stats = stats if stats is not None else LineStats()
-    blank, bom = stats.blank_lines, stats.bom_lines
+    blank, bom = stats.note_blank, stats.note_bom
     read = getattr(fh, "read1", fh.read)
     lineno = crlf = 0
     pending: list[bytes] = []  # the pieces of a line still waiting for its newline
@@ -124,9 +142,9 @@ def iter_lines(fh: BinaryIO, stats: LineStats | None = None) -> Iterator[tuple[i
                 crlf += 1
             if raw and raw[0] == 0xEF and raw[:3] == BOM:
                 raw = raw[3:]
-                bom.append(lineno)
+                bom(lineno)
             if not raw or (raw[0] <= _SPACE and raw.isspace()):
-                blank.append(lineno)
+                blank(lineno)
                 continue
             yield lineno, raw, True
     if pending:  # the last line had no newline
@@ -134,11 +152,11 @@ def iter_lines(fh: BinaryIO, stats: LineStats | None = None) -> Iterator[tuple[i
         raw = b"".join(pending)
         if raw[:3] == BOM:
             raw = raw[3:]
-            bom.append(lineno)
+            bom(lineno)
         if raw.strip():
             yield lineno, raw, False
         else:
-            blank.append(lineno)
+            blank(lineno)
     stats.lines = lineno
     stats.crlf_lines = crlf
 

@@ -163,7 +163,8 @@ def iter_canonical(cfg: PreprocessConfig, required: tuple[str, ...]) -> Iterator
                 yield where, i, obj, err
         return
     # The rlwhf format writes the canonical row as is: keep msgspec's struct (no dict in between).
-    fast = None if field_map else _fast_canonical(required, cfg.strict, as_struct=cfg.format == "rlwhf")
+    fast = None if field_map else _fast_canonical(required, cfg.strict,
+                                                  as_struct=cfg.format == "rlwhf" and not cfg.tokenize_model)
     limit = cfg.max_line_bytes
     for path in expand_inputs(cfg.input or []):
         where = "<stdin>" if path == "-" else path
@@ -265,9 +266,13 @@ class PairBuilder:
         self.groups: dict[str, list[dict]] = {}
 
     def add(self, row: dict) -> None:
-        group = self.groups.get(row["prompt"])
+        prompt = row["prompt"]
+        group = self.groups.get(prompt)
+        # Only what a pair row needs, not the whole row with its metadata.
+        row = {"answer": row["answer"], "reward": row["reward"], "reference": row["reference"],
+               "answerable": row["answerable"]}
         if group is None:
-            self.groups[row["prompt"]] = [row, row]
+            self.groups[prompt] = [row, row]
             return
         if row["reward"] > group[0]["reward"]:
             group[0] = row
