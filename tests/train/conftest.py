@@ -35,7 +35,9 @@ def fake_swift(tmp_path, monkeypatch) -> Path:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     exe = bin_dir / "swift"
-    exe.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_TRAINER}" "$@"\n')
+    # Like ms-swift's CLI: a launcher that runs the trainer as a child and exits with its status.
+    exe.write_text(f"#!{sys.executable}\nimport subprocess, sys\n"
+                   f"sys.exit(subprocess.run([sys.executable, {str(FAKE_TRAINER)!r}, *sys.argv[1:]]).returncode)\n")
     exe.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     return exe

@@ -63,3 +63,28 @@ def test_finalize_copies_missing_tokenizer_and_swift_files_only(tmp_path):
     assert (ckpt / "tokenizer.json").read_text() == "source tokenizer.json"
     assert (ckpt / "rlwhf_model.json").read_text() == "source rlwhf_model.json"
     assert (ckpt / "tokenizer_config.json").read_text() == "trainer's own"
+
+
+def test_a_lora_checkpoint_is_merged_into_a_loadable_model(tiny_model_dir, tmp_path):
+    # What the cascade's LoRA step leaves behind: an adapter, not a model AutoModelForCausalLM loads alone.
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    lora = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    ckpt = tmp_path / "run" / "checkpoint-3"
+    lora.save_pretrained(ckpt)
+    (ckpt / "trainer_state.json").write_text(json.dumps({"global_step": 3}))
+    ids = torch.tensor([[1, 5, 9, 13]])
+    with torch.no_grad():
+        expected = lora(input_ids=ids).logits
+
+    merged = finalize_model(ckpt, tiny_model_dir)
+    assert merged.name == "checkpoint-3-merged" and checkpoint_problem(ckpt) is None
+    model = AutoModelForCausalLM.from_pretrained(merged)
+    AutoTokenizer.from_pretrained(merged)
+    with torch.no_grad():
+        assert torch.allclose(model(input_ids=ids).logits, expected, atol=1e-4)
+    assert (merged / "rlwhf_model.json").is_file()
+    assert finalize_model(ckpt, tiny_model_dir) == merged  # merged once, reused

@@ -14,6 +14,9 @@ def test_classify_reads_exit_status_and_log():
                        "can't allocate memory: you tried to allocate 123 bytes", False)[0] == "oom"
     assert classify(-signal.SIGKILL, "", False)[0] == "killed"
     assert classify(137, "", False)[0] == "killed"
+    assert classify(247, "", False)[0] == "killed"  # `swift` CLI: sys.exit(child's -9)
+    assert classify(1, "exitcode  : -9 (pid: 77)\n  error_file: <N/A>\n  traceback : Signal 9 (SIGKILL) "
+                       "received by PID 77", False)[0] == "killed"  # torchrun
     assert classify(-signal.SIGKILL, "", True)[0] == "rss_cap"
     assert classify(2, "ValueError: unknown flag --max-stepz", False) == ("error", "exit status 2")
 

@@ -35,6 +35,7 @@ OOM_PATTERNS = [
     r"\bMemoryError\b",
 ]
 _OOM_RE = re.compile("|".join(OOM_PATTERNS))
+_SIGKILL_RE = re.compile(r"Signal 9 \(SIGKILL\) received by PID")
 OOM_REASONS = ("oom", "killed", "rss_cap")
 
 
@@ -71,8 +72,10 @@ def classify(returncode: int, log_tail: str, capped: bool) -> tuple[str, str]:
     if match:
         line = next((ln for ln in log_tail.splitlines() if _OOM_RE.search(ln)), match.group(0))
         return "oom", line.strip()[:300]
-    # -9: SIGKILL seen directly; 137 = 128 + 9 when a launcher (torchrun, a shell) reports it.
-    if returncode in (-signal.SIGKILL, 128 + signal.SIGKILL):
+    # How a SIGKILL (the kernel's OOM killer) reaches us: -9 when it hit our child; 137 (128 + 9) from a
+    # shell; 247 (-9 & 0xFF) from a launcher that passes its child's status to sys.exit, as the `swift`
+    # CLI does; torchrun exits 1 and reports "Signal 9 (SIGKILL) received by PID ...".
+    if returncode in (-signal.SIGKILL, 128 + signal.SIGKILL, -signal.SIGKILL & 0xFF) or _SIGKILL_RE.search(log_tail):
         return "killed", f"killed by SIGKILL (exit {returncode}): the kernel's out-of-memory killer, most likely"
     return "error", f"exit status {returncode}"
 
