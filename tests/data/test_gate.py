@@ -193,20 +193,28 @@ def test_synth_output_passes_strict(tmp_path):
     assert report["total"] == report["valid"] == 400 and report["duplicates"] == 0
 
 
-@pytest.mark.parametrize("kind", ["empty", "missing", "directory"])
+@pytest.mark.parametrize("kind", ["empty", "blank only", "missing", "directory", "same outputs"])
 def test_unusable_input_exits_2(tmp_path, capsys, kind):
     target = tmp_path / "in.jsonl"
+    flags = []
     if kind == "empty":
         target.write_bytes(b"")
+    elif kind == "blank only":
+        target.write_bytes(b"\n  \r\n\n")
     elif kind == "directory":
         target.mkdir()
-    assert main(["data", "gate", str(target)]) == 2
+    elif kind == "same outputs":
+        target.write_bytes(line())
+        flags = ["--clean", str(tmp_path / "x.jsonl"), "--quarantine", str(tmp_path / "x.jsonl")]
+    assert main(["data", "gate", str(target), *flags]) == 2
     err = capsys.readouterr().err
-    expected = {"empty": "in.jsonl: empty file: no rows", "missing": "in.jsonl: no such file",
-                "directory": "in.jsonl: is a directory, not a JSONL file"}[kind]
+    expected = {"empty": "in.jsonl: empty file: no rows", "blank only": "in.jsonl: no rows: only blank lines",
+                "missing": "in.jsonl: no such file", "directory": "in.jsonl: is a directory, not a JSONL file",
+                "same outputs": "--clean, --quarantine and --report must be different files"}[kind]
     assert err.startswith("rlwhf: error: ") and expected in err and "Traceback" not in err
-    if kind == "empty":
-        assert json.loads((tmp_path / "in.gate_report.json").read_text())["total"] == 0
+    if kind in ("empty", "blank only"):
+        report = json.loads((tmp_path / "in.gate_report.json").read_text())
+        assert report["total"] == 0 and report["lines"] == (0 if kind == "empty" else 3)
 
 
 def test_explicit_output_paths_and_python_api(tmp_path):

@@ -131,6 +131,12 @@ def test_missing_input_and_no_source(tmp_path, capsys):
     assert "nope.jsonl: no such file" in capsys.readouterr().err
     assert main(["data", "preprocess", "--output", "o.jsonl"]) == 2
     assert "give either --input PATH... or --hf-dataset NAME" in capsys.readouterr().err
+    (tmp_path / "empty_dir").mkdir()
+    assert main(["data", "preprocess", "--input", str(tmp_path / "empty_dir"), "--output", "o.jsonl"]) == 2
+    assert "empty_dir: directory holds no .jsonl files" in capsys.readouterr().err
+    write(tmp_path / "in.jsonl", SCORED)
+    assert main(["data", "preprocess", "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "in.jsonl")]) == 2
+    assert "the output would overwrite an input" in capsys.readouterr().err
 
 
 def test_streaming_and_pure_python_give_the_same_bytes(tmp_path):
