@@ -120,56 +120,32 @@ def evaluate(cfg: EvaluateConfig) -> dict:
     started = time.perf_counter()
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # Setup: every input is read and checked, and the teacher built, before the slow parts.
     baseline = read_graded(cfg.baseline) if cfg.baseline else None
     rows = read_rows(cfg.answers or cfg.prompts, need_answer=bool(cfg.answers), limit=cfg.limit)
-
-    timings: dict = {}
-    if cfg.model:
-        from rlwhf.evaluate.generate import generate_answers
-
-        gen_stats: dict = {}
-        answers = generate_answers(cfg.model, [r["prompt"] for r in rows], batch_size=cfg.batch_size,
-                                   max_new_tokens=cfg.max_new_tokens, stats=gen_stats, threads=cfg.threads)
-        for row, answer in zip(rows, answers):
-            row["answer"] = answer
-        timings["generation"] = gen_stats
-        _log(f"generated {len(rows)} answers in {gen_stats['seconds']:.1f} s")
-
+    index = None
     if cfg.search_corpus:
         from rlwhf.evaluate.search import BM25Index
 
         index = BM25Index.from_jsonl(cfg.search_corpus)
-        for row in rows:
-            row["context"] = index.search(row["prompt"], k=cfg.search_top_k)
-
-    requests = [GradeRequest(r["prompt"], r["answer"], r["reference"], r["answerable"], r.get("context") or [])
-                for r in rows]
-    dpo_rows = []
-    if cfg.enable_dpo_reward:
-        for row in rows:
-            preferred = preferred_of(row)
-            if preferred is not None:
-                row["preferred_answer"] = preferred
-                dpo_rows.append(row)
-                requests.append(GradeRequest(row["prompt"], preferred, row["reference"], row["answerable"],
-                                             row.get("context") or []))
-
-    teacher = make_teacher(cfg)
-    t0 = time.perf_counter()
+    teacher = make_teacher(cfg)  # a missing API key fails here, not after a generation pass
+    timings: dict = {}
     try:
-        results = teacher.grade_many(requests)
+        if cfg.model:
+            timings["generation"] = _generate(cfg, rows)
+        if index is not None:
+            for row in rows:
+                row["context"] = index.search(row["prompt"], k=cfg.search_top_k)
+        dpo_rows = [r for r in rows if preferred_of(r) is not None] if cfg.enable_dpo_reward else []
+        t0 = time.perf_counter()
+        _grade(teacher, rows, dpo_rows)
+        timings["grading_seconds"] = round(time.perf_counter() - t0, 3)
+        teacher_info = teacher.describe()
     finally:
         teacher.close()
-    timings["grading_seconds"] = round(time.perf_counter() - t0, 3)
-    for row, res in zip(rows, results[:len(rows)]):
-        _apply(row, res)
-    for row, res in zip(dpo_rows, results[len(rows):]):
-        _apply(row, res, prefix="preferred_")
-        if row.get("grade") is not None and row.get("preferred_grade") is not None:
-            row["dpo_delta"] = dpo_delta(row["grade"], row["preferred_grade"])
 
     metrics = compute_metrics(rows, baseline)
-    metrics["teacher"] = teacher.describe()
+    metrics["teacher"] = teacher_info
     if cfg.enable_dpo_reward:
         scored, swift = export_pairs(dpo_rows, cfg.min_margin)
         deltas = [r["dpo_delta"] for r in dpo_rows if "dpo_delta" in r]
@@ -185,11 +161,53 @@ def evaluate(cfg: EvaluateConfig) -> dict:
 
     write_jsonl(out / "answers.jsonl", rows)
     write_json(out / "metrics.json", metrics)
-    errors = metrics["errors"]
     _log(f"{len(rows)} rows: accuracy {_pct(metrics['accuracy'])}, hallucination {_pct(metrics['hallucination_rate'])}, "
-         f"abstention {_pct(metrics['abstention_rate'])}, {errors} error row(s) -> {out}")
+         f"abstention {_pct(metrics['abstention_rate'])}, {metrics['errors']} error row(s) -> {out}")
     return {"output_dir": str(out), "answers": str(out / "answers.jsonl"), "metrics_path": str(out / "metrics.json"),
             "metrics": metrics}
+
+
+def _generate(cfg: EvaluateConfig, rows: list[dict]) -> dict:
+    """Fill each row's `answer` with the policy's greedy answer; returns the generation stats."""
+    from rlwhf.evaluate.generate import generate_answers
+
+    stats: dict = {}
+    answers = generate_answers(cfg.model, [r["prompt"] for r in rows], batch_size=cfg.batch_size,
+                               max_new_tokens=cfg.max_new_tokens, stats=stats, threads=cfg.threads)
+    for row, answer in zip(rows, answers):
+        row["answer"] = answer
+    _log(f"generated {len(rows)} answers in {stats['seconds']:.1f} s")
+    return stats
+
+
+def _grade(teacher, rows: list[dict], dpo_rows: list[dict]) -> None:
+    """One teacher call for the students' answers and (DPO) the preferred ones; results onto the rows."""
+    def request(row: dict, answer: str) -> GradeRequest:
+        return GradeRequest(row["prompt"], answer, row["reference"], row["answerable"], row.get("context") or [])
+
+    for row in dpo_rows:
+        row["preferred_answer"] = preferred_of(row)
+    requests = [request(r, r["answer"]) for r in rows] + [request(r, r["preferred_answer"]) for r in dpo_rows]
+    results = teacher.grade_many(requests, on_result=_progress(len(requests)))
+    for row, res in zip(rows, results[:len(rows)]):
+        _apply(row, res)
+    for row, res in zip(dpo_rows, results[len(rows):]):
+        _apply(row, res, prefix="preferred_")
+        if row.get("grade") is not None and row.get("preferred_grade") is not None:
+            row["dpo_delta"] = dpo_delta(row["grade"], row["preferred_grade"])
+
+
+def _progress(total: int):
+    """An on_result callback that logs every quarter (online grading can take minutes)."""
+    marks = {max(1, round(total * q / 4)) for q in (1, 2, 3, 4)}
+    done = [0]
+
+    def report(_i, _res) -> None:
+        done[0] += 1
+        if done[0] in marks:
+            _log(f"graded {done[0]}/{total}")
+
+    return report
 
 
 def _pct(x) -> str:
