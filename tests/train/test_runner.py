@@ -73,6 +73,8 @@ def test_a_killed_run_resumes_from_its_newest_checkpoint(fake_plan, tmp_path):
     result = train(_cfg(plan, resume=True))
     assert result["global_step"] == 6
     attempts = result["attempts"]
+    assert [a["attempt"] for a in attempts] == [1, 2]
+    assert "--resume_from_checkpoint" in (tmp_path / "out" / "telemetry" / "attempt-2.log").read_text()
     assert [a["status"] for a in attempts] == ["killed", "ok"]  # numbering continues across invocations
     assert attempts[1]["resumed_from"].endswith("checkpoint-4") and attempts[1]["steps_logged"] == [5, 6]
     assert "--resume_from_checkpoint" in attempts[1]["argv"]

@@ -98,8 +98,8 @@ def train(cfg: TrainConfig, cascade: list | None = None) -> dict:
     backend = choose_backend(cfg.backend, plan, log)
     prior = _load_summary(tele / "summary.json") if cfg.resume else {}
     if not cfg.resume:
-        for stale in ("memory.csv", "steps.csv"):
-            (tele / stale).unlink(missing_ok=True)
+        for stale in [tele / "memory.csv", tele / "steps.csv", *tele.glob("attempt-*")]:
+            stale.unlink(missing_ok=True)
     attempts: list[dict] = list(prior.get("attempts", []))
     total_steps = max_steps(plan)
     # A fresh run never mistakes an earlier run's checkpoints or logs in the same folder for its own.
@@ -124,10 +124,8 @@ def train(cfg: TrainConfig, cascade: list | None = None) -> dict:
     follower.skip_existing()
     bar = _progress(total_steps, global_step(resume_from) if resume_from else 0, cfg.progress)
     log.bar = bar
-    last_record: dict = {}
 
     def on_steps(records: list[dict]) -> None:
-        last_record.update(records[-1])
         bar.n = records[-1]["step"]
         post = {k: f"{records[-1][k]:.3g}" for k in ("reward", "loss") if isinstance(records[-1].get(k), float)}
         bar.set_postfix(post, refresh=False)
@@ -141,7 +139,8 @@ def train(cfg: TrainConfig, cascade: list | None = None) -> dict:
     attempt_budget = 0 if already_done else cfg.max_attempts
     try:
         for n in range(1, attempt_budget + 1):
-            number = len(attempts) + 1
+            # Numbering continues across --resume invocations, also after one that was killed outright.
+            number = max([len(attempts), *(_attempt_number(p) for p in tele.glob("attempt-*.plan.json"))]) + 1
             plan_file = tele / f"attempt-{number}.plan.json"
             plan_file.write_text(json.dumps(current, indent=2) + "\n", encoding="utf-8")
             argv = build_argv(current, backend, out, plan_file, resume_from)
@@ -210,13 +209,18 @@ def train(cfg: TrainConfig, cascade: list | None = None) -> dict:
     if total_steps and step < total_steps:
         log(f"warning: the last checkpoint is at step {step} of {total_steps}")
     summary.update(final_model=str(final_model), global_step=step)
-    (tele / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (tele / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     log(f"done: {step} optimizer steps in {wall:.1f} s; final model {final_model}")
     return {
         "final_model": str(final_model), "output_dir": str(out), "telemetry_dir": str(tele), "backend": backend,
         "attempts": attempts, "global_step": step, "max_steps": total_steps, "wall_time_s": round(wall, 2),
         "peak_rss_mb": summary["peak_rss_mb"], "summary": str(tele / "summary.json"),
     }
+
+
+def _attempt_number(path: Path) -> int:
+    digits = path.name.split(".")[0].removeprefix("attempt-")
+    return int(digits) if digits.isdigit() else 0
 
 
 def _warm_plotting() -> None:
