@@ -181,6 +181,12 @@ def test_hf_dataset_invalid_rows_and_unloadable(tmp_path, capsys):
     assert main(["data", "preprocess", "--hf-dataset", "no-such-org/no-such-set", "--output", "o.jsonl"]) == 2
     err = capsys.readouterr().err
     assert "rlwhf: error: no-such-org/no-such-set: cannot load dataset" in err and "Traceback" not in err
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps(SCORED[0]) + "\n{not json\n")
+    for streaming in ([], ["--streaming"]):
+        assert main(["data", "preprocess", "--hf-dataset", str(broken), "--output", "b.jsonl", *streaming]) == 2
+        err = capsys.readouterr().err
+        assert f"rlwhf: error: {broken}: cannot" in err and "Traceback" not in err
 
 
 @pytest.mark.slow

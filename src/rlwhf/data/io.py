@@ -38,7 +38,8 @@ def _load_msgspec():
 
 def _stdlib_dumps(obj: Any) -> bytes:
     """One JSON document as UTF-8 bytes (no newline), compact like msgspec's."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # default=str: dataset rows may carry dates or decimals (msgspec encodes those natively)
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
 
 
 msgspec = _load_msgspec()

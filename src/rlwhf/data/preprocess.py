@@ -142,7 +142,17 @@ def _hf_rows(cfg: PreprocessConfig) -> Iterator[tuple[str, int, Any]]:
         raise RlwhfError(f"{name}: cannot load dataset: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
     except Exception as exc:  # datasets raises many types (DatasetNotFoundError, KeyError on splits, ...)
         raise RlwhfError(f"{name}: cannot load dataset: {type(exc).__name__}: {exc}") from None
-    for i, row in enumerate(ds, 1):
+    i = 0
+    rows = iter(ds)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:  # a streaming load meets a bad file only while iterating
+            raise RlwhfError(f"{name}: cannot read row {i + 1}: {type(exc).__name__}: {str(exc).splitlines()[0]} "
+                             "(for line-level reasons on a JSONL file, use --input instead)") from None
+        i += 1
         yield where, i, row
 
 
