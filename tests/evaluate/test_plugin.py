@@ -64,3 +64,46 @@ def test_parameter_errors_are_named():
         config_from_params({"answers": "a", "output_dir": "o", "concurrency": "many"})
     cfg = config_from_params({"answers": "a", "output_dir": "o", "enable_dpo_reward": "True", "timeout": "2.5"})
     assert cfg.enable_dpo_reward is True and cfg.timeout == 2.5
+
+
+def test_inside_transformer_lab_params_come_from_tlab_evals(tmp_path, monkeypatch, capsys):
+    import types
+
+    answers = tmp_path / "a.jsonl"
+    answers.write_text(json.dumps({"id": "q1", "prompt": "What is 2 + 2?", "answer": "The answer is 4.",
+                                   "reference": "4", "answerable": True}) + "\n")
+    logged, saved, wrapped = {}, [], []
+
+    class FakeEvals:
+        params = {"answers": str(answers), "output_dir": str(tmp_path / "o"), "concurrency": "2",
+                  "experiment_name": "exp", "model_name": "some/hub-model"}
+
+        def job_wrapper(self, **kw):
+            def deco(fn):
+                def inner():
+                    wrapped.append(kw)
+                    return fn()
+                return inner
+            return deco
+
+        def progress_update(self, p):
+            pass
+
+        def log_metric(self, name, value):
+            logged[name] = value
+
+        def save_evaluation_results(self, df):
+            saved.append(df)
+
+    fake = types.ModuleType("transformerlab.sdk.v1.evals")
+    fake.tlab_evals = FakeEvals()
+    for name in ("transformerlab", "transformerlab.sdk", "transformerlab.sdk.v1"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, "transformerlab.sdk.v1.evals", fake)
+    assert main([]) == 0
+    assert wrapped == [{"manual_logging": True}]
+    assert logged["accuracy"] == 1.0 and logged["n"] == 1
+    assert json.loads(capsys.readouterr().out)["ignored_args"] == ["experiment_name", "model_name"]
+    assert list(saved[0]["score"]) == [2] and list(saved[0]["test_case_id"]) == ["q1"]  # per-row grades
+    FakeEvals.params = {**FakeEvals.params, "concurrency": "many"}
+    assert main([]) == 2

@@ -91,22 +91,64 @@ def config_from_params(params: dict) -> EvaluateConfig:
     return cfg
 
 
+def _tlab_evals():
+    """Transformer Lab's evaluator SDK object when running inside Transformer Lab, else None."""
+    try:
+        from transformerlab.sdk.v1.evals import tlab_evals
+    except ImportError:
+        return None
+    return tlab_evals
+
+
+def _report_to_tlab(tlab, result: dict) -> None:
+    """Top-level numbers as logged metrics; per-row grades as the results table when pandas is there."""
+    for key, value in result["metrics"].items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            tlab.log_metric(key, value)
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - Transformer Lab ships pandas
+        return
+    rows = [json.loads(line) for line in open(result["answers"], encoding="utf-8")]
+    table = pd.DataFrame([{"test_case_id": r["id"], "metric_name": "honesty_grade", "score": r["grade"],
+                           "input": r["prompt"], "output": r["answer"], "expected_output": r.get("reference")}
+                          for r in rows if r.get("grade") is not None])
+    tlab.save_evaluation_results(table)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the plugin: `--name value` per parameter; flags Transformer Lab adds (job ids...) are ignored."""
+    """Run the plugin. Inside Transformer Lab the parameters come from `tlab_evals.params` (fields it
+    adds itself, such as experiment_name, are ignored); elsewhere from `--name value` flags."""
     import sys
 
-    parser = argparse.ArgumentParser(prog="grok_search_evaluator", description=PLUGIN_INFO["description"])
-    for name in parameters():
-        parser.add_argument(f"--{name}", default=None)
-    args, ignored = parser.parse_known_args(argv)
-    try:
-        from rlwhf.evaluate.runner import evaluate
+    from rlwhf.evaluate.runner import evaluate
 
-        cfg = config_from_params({k: v for k, v in vars(args).items() if v is not None})
-        result = evaluate(cfg)
+    tlab = _tlab_evals()
+    known = parameters()
+    try:
+        if tlab is not None:
+            params = {k: v for k, v in dict(tlab.params).items() if k in known}
+            cfg = config_from_params(params)
+            ignored = sorted(k for k in dict(tlab.params) if k not in known)
+
+            @tlab.job_wrapper(manual_logging=True)
+            def _job():
+                tlab.progress_update(5)
+                result = evaluate(cfg)
+                _report_to_tlab(tlab, result)
+                tlab.progress_update(100)
+                return result
+
+            result = _job()
+        else:
+            parser = argparse.ArgumentParser(prog="grok_search_evaluator", description=PLUGIN_INFO["description"])
+            for name in known:
+                parser.add_argument(f"--{name}", default=None)
+            args, ignored = parser.parse_known_args(argv)
+            cfg = config_from_params({k: v for k, v in vars(args).items() if v is not None})
+            result = evaluate(cfg)
     except RlwhfError as exc:
         print(f"grok_search_evaluator: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    print(json.dumps({"answers": result["answers"], "metrics": result["metrics_path"],
-                      "ignored_args": ignored}))
+    print(json.dumps({"answers": result["answers"], "metrics": result["metrics_path"], "ignored_args": ignored}))
     return 0
