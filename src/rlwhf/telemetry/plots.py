@@ -48,18 +48,8 @@ def plot_reward_curve(steps: Sequence[dict], path: str | Path, title: str = "Rew
             label = "loss"
         ax.plot(xs, ys, label=label, color="tab:green")
         ax.set_ylabel(label)
-    if not xs:
-        ax.text(0.5, 0.5, "no steps logged", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("optimizer step")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    if xs:
-        ax.legend(loc="best")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, ax, path, title, "no steps logged" if not xs else None)
 
 
 def plot_memory_trace(samples: Sequence[dict], path: str | Path, title: str = "Memory") -> Path:
@@ -78,14 +68,19 @@ def plot_memory_trace(samples: Sequence[dict], path: str | Path, title: str = "M
             start = min(s["time_s"] for s in samples if s["attempt"] == attempt)
             ax.axvline(start, color="grey", linestyle="--", linewidth=1)
             ax.text(start, ax.get_ylim()[1] * 0.95, f" attempt {attempt}", fontsize=8, va="top")
-    if not samples:
-        ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("seconds")
     ax.set_ylabel("MB")
+    return _finish(plt, fig, ax, path, title, "no samples" if not samples else None)
+
+
+def _finish(plt, fig, ax, path: Path, title: str, empty_note: str | None) -> Path:
+    """Title, grid, legend (or a note that there was nothing to draw), then save and free the figure."""
+    if empty_note:
+        ax.text(0.5, 0.5, empty_note, ha="center", va="center", transform=ax.transAxes)
+    else:
+        ax.legend(loc="best")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    if samples:
-        ax.legend(loc="best")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rlwhf.errors import RlwhfError
+from rlwhf.plan.build import format_value as render_value  # one rendering of flag values: the plan's
 
 ALGOS = ("grpo", "dpo")
 
@@ -102,17 +103,6 @@ def parse_flags(command: list[str]) -> dict:
             flags[key].append(token)
     return {k: (v[0] if isinstance(v, list) and len(v) == 1 else ("true" if v == [] else v))
             for k, v in flags.items()}
-
-
-def render_value(value: Any) -> list[str]:
-    """argv tokens for a flag value as ms-swift parses them (bools as true/false, lists spread)."""
-    if isinstance(value, bool):
-        return ["true" if value else "false"]
-    if isinstance(value, (list, tuple)):
-        return [tok for v in value for tok in render_value(v)]
-    if isinstance(value, dict):
-        return [json.dumps(value)]
-    return [str(value)]
 
 
 def set_flag(command: list[str], key: str, value: Any) -> list[str]:
