@@ -62,3 +62,22 @@ def test_export_pairs_orders_chosen_by_grade_and_respects_margin():
     assert swift[1]["messages"][1]["content"] == "student 2" and swift[1]["rejected_response"] == "preferred 2"
     assert {r["id"] for r in scored} == {"r1:student", "r1:preferred", "r2:student", "r2:preferred"}
     assert len(export_pairs(rows, min_margin=3)[1]) == 1  # only r1 (gap 4)
+
+
+def test_offline_evaluation_carries_the_top_passages_into_each_row():
+    from pathlib import Path
+
+    from rlwhf.cli.main import main
+
+    corpus = Path(__file__).resolve().parents[1] / "assets" / "evaluate_passages.jsonl"
+    Path("a.jsonl").write_text(
+        json.dumps({"prompt": "Which city is the capital of New Zealand?", "answer": "The answer is Wellington.",
+                    "reference": "Wellington", "answerable": True}) + "\n"
+        + json.dumps({"prompt": "How many legs does a spider have?", "answer": "I don't know.",
+                      "reference": "8", "answerable": True}) + "\n")
+    assert main(["evaluate", "--answers", "a.jsonl", "--output-dir", "o", "--search-corpus", str(corpus),
+                 "--search-top-k", "2"]) == 0
+    rows = [json.loads(line) for line in Path("o/answers.jsonl").read_text().splitlines()]
+    assert [p["id"] for p in rows[0]["context"]][0] == "geo-nz" and len(rows[0]["context"]) == 2
+    assert rows[1]["context"][0]["id"] == "bio-spider"
+    assert rows[0]["verdict"] == "correct" and rows[1]["verdict"] == "abstained"
