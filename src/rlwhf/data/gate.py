@@ -93,21 +93,24 @@ def gate_file(cfg: GateConfig) -> dict:
     duplicate_lines: list[int] = []
     total = valid = invalid = duplicates = 0
 
+    strict, dedupe = cfg.strict, cfg.dedupe
+    fast_max = (limit or float("inf")) if fast is not None else -1  # lines up to this length try msgspec
     with io.open_input(path) as fh, JsonlWriter(clean_path) as clean, JsonlWriter(quarantine_path) as quarantine:
+        add, keep = seen.add, clean.write_raw
         for lineno, raw, terminated in iter_lines(fh, stats):
             total += 1
             key = None
-            if fast is not None and (not limit or len(raw) <= limit):
+            if len(raw) <= fast_max:
                 try:
                     r = fast(raw)
-                    if not (blank(r.prompt) or blank(r.answer) or (cfg.strict and (
+                    if not (blank(r.prompt) or blank(r.answer) or (strict and (
                             blank(r.metadata.source_ai) or blank(r.metadata.rubric_dimension)))):
                         key = (r.prompt, r.answer)
                 except fast_errors:
                     pass  # not the common shape: the full rules below decide, with the precise reason
             if key is None:
                 try:
-                    row = canonicalize(parse_line(raw, terminated, limit), strict=cfg.strict)
+                    row = canonicalize(parse_line(raw, terminated, limit), strict=strict)
                     key = (row["prompt"], row["answer"])
                 except RowError as err:
                     invalid += 1
@@ -115,18 +118,18 @@ def gate_file(cfg: GateConfig) -> dict:
                     quarantine.write(_quarantine_row(lineno, err, raw))
                     continue
             # 64-bit hashes: a false duplicate needs a collision (~1e-8 at a million rows).
-            if not seen.add(hash(key)):
+            if not add(hash(key)):
                 duplicates += 1
                 if len(duplicate_lines) < EXAMPLES:
                     duplicate_lines.append(lineno)
-                if cfg.dedupe:
+                if dedupe:
                     invalid += 1
                     reasons["duplicate"] += 1
                     quarantine.write(_quarantine_row(
                         lineno, RowError("duplicate", "same prompt and answer as an earlier row"), raw))
                     continue
             valid += 1
-            clean.write_raw(raw)
+            keep(raw)
 
     assert total == valid + invalid, "gate lost a row"  # the contract's identity, checked every run
     report = {
