@@ -62,9 +62,20 @@ def build_argv(plan: dict, backend: str, run_root: Path, plan_file: Path, resume
         return set_flag(plan["command"], "resume_from_checkpoint", str(resume_from) if resume_from else None)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     version = len([p for p in run_root.glob("v*-*") if p.is_dir()])
-    argv = [sys.executable, "-m", "rlwhf.train.trl_backend", "--plan", str(plan_file),
-            "--run-dir", str(run_root / f"v{version}-{stamp}")]
+    argv = [sys.executable, *_torchrun_args(plan.get("env") or {}), "-m", "rlwhf.train.trl_backend",
+            "--plan", str(plan_file), "--run-dir", str(run_root / f"v{version}-{stamp}")]
     return argv + (["--resume-from", str(resume_from)] if resume_from else [])
+
+
+def _torchrun_args(env: dict) -> list[str]:
+    """`-m torch.distributed.run ...` for a multi-process plan: the same variables `swift rlhf` reads."""
+    if int(env.get("NPROC_PER_NODE", "1")) <= 1 and int(env.get("NNODES", "1")) <= 1:
+        return []
+    args = ["-m", "torch.distributed.run"]
+    for name in ("NPROC_PER_NODE", "NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        if env.get(name):
+            args += [f"--{name.lower()}", env[name]]
+    return args
 
 
 def _progress(total: int | None, initial: int, enabled: bool):
