@@ -24,49 +24,38 @@ class SynthConfig:
 
 
 def register(sub) -> None:
+    from rlwhf.data import GateConfig, PairsConfig, PreprocessConfig
+
     p = sub.add_parser("data", help="honesty logs: synthesize, preprocess, quality-gate, DPO pairs",
                        description="Honesty-log data stage (never imports torch).")
     p.set_defaults(group_parser=p)
     cmds = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
-
-    s = cmds.add_parser("synth", help="write the built-in deterministic honesty corpus",
-                        description="The embedded default data: answerable and unanswerable questions, five "
-                                    "graded answer styles each, metadata.split = train|heldout.")
-    add_arguments(s, SynthConfig)
-    s.set_defaults(func=_synth)
-
-    from rlwhf.data.preprocess import PreprocessConfig
-
-    pre = cmds.add_parser(
-        "preprocess", help="logs (JSONL / HF dataset) -> rlwhf | swift-grpo | swift-dpo | trl-grpo rows",
-        description="Map honesty logs onto the canonical tuple (aliases: answer<-student_answer|response|completion, "
-                    "feedback<-teacher_feedback|critique, reward<-grade|score, reference<-reference_answer|solution) "
-                    "and write training rows. Invalid rows are reported as file:line:reason on stderr and counted; "
-                    "exit 1 with --strict-input. swift-grpo/trl-grpo keep the first row of each prompt; swift-dpo "
-                    "pairs each prompt's best and worst answers. A JSON summary of the counts goes to stdout.")
-    add_arguments(pre, PreprocessConfig)
-    pre.set_defaults(func=_preprocess)
-
-    from rlwhf.data.gate import GateConfig
-
-    g = cmds.add_parser(
-        "gate", help="validate every row: clean file, quarantine, JSON report",
-        description="Check each row of FILE. Valid rows are copied verbatim to the clean file, invalid ones go to "
-                    "the quarantine as {line, rule, reason, raw}, and the report counts total = valid + invalid, "
-                    "duplicates (same prompt and answer) and reasons. Outputs default to FILE's folder: "
-                    "<stem>.clean.jsonl, <stem>.quarantine.jsonl, <stem>.gate_report.json. "
-                    "Exit 0: all rows valid; 1: some invalid (outputs written); 2: usage error, unreadable or "
-                    "empty input.")
-    add_arguments(g, GateConfig)
-    g.set_defaults(func=_gate)
-
-    from rlwhf.data.pairs import PairsConfig
-
-    pr = cmds.add_parser("pairs", help="scored answers -> DPO pairs (chosen = best grade, rejected = worst)",
-                         description="Per prompt, chosen = the highest reward/grade answer, rejected = the lowest, "
-                                     "kept when they are at least --min-margin apart.")
-    add_arguments(pr, PairsConfig)
-    pr.set_defaults(func=_pairs)
+    # (name, config, handler, one-line help, description)
+    commands = [
+        ("synth", SynthConfig, _synth, "write the built-in deterministic honesty corpus",
+         "The embedded default data: answerable and unanswerable questions, five graded answer styles each, "
+         "metadata.split = train|heldout."),
+        ("preprocess", PreprocessConfig, _preprocess,
+         "logs (JSONL / HF dataset) -> rlwhf | swift-grpo | swift-dpo | trl-grpo rows",
+         "Map honesty logs onto the canonical tuple (aliases: answer<-student_answer|response|completion, "
+         "feedback<-teacher_feedback|critique, reward<-grade|score, reference<-reference_answer|solution) and write "
+         "training rows. Invalid rows are reported as file:line:reason on stderr and counted; exit 1 with "
+         "--strict-input. swift-grpo/trl-grpo keep the first row of each prompt; swift-dpo pairs each prompt's best "
+         "and worst answers. A JSON summary of the counts goes to stdout."),
+        ("gate", GateConfig, _gate, "validate every row: clean file, quarantine, JSON report",
+         "Check each row of FILE. Valid rows are copied verbatim to the clean file, invalid ones go to the "
+         "quarantine as {line, rule, reason, raw}, and the report counts total = valid + invalid, duplicates (same "
+         "prompt and answer) and reasons. Outputs default to FILE's folder: <stem>.clean.jsonl, "
+         "<stem>.quarantine.jsonl, <stem>.gate_report.json. Exit 0: all rows valid; 1: some invalid (outputs "
+         "written); 2: usage error, unreadable or empty input."),
+        ("pairs", PairsConfig, _pairs, "scored answers -> DPO pairs (chosen = best grade, rejected = worst)",
+         "Per prompt, chosen = the highest reward/grade answer, rejected = the lowest, kept when they are at least "
+         "--min-margin apart."),
+    ]
+    for name, cls, handler, help_text, description in commands:
+        cmd = cmds.add_parser(name, help=help_text, description=description)
+        add_arguments(cmd, cls)
+        cmd.set_defaults(func=handler)
 
 
 def _synth(args) -> int:
@@ -84,11 +73,9 @@ def _synth(args) -> int:
 
 
 def _preprocess(args) -> int:
-    from rlwhf.data.preprocess import PreprocessConfig, preprocess
+    from rlwhf.data import PreprocessConfig, preprocess
 
-    cfg = from_namespace(PreprocessConfig, args)
-    stats = preprocess(cfg)
-    _info(json.dumps(stats), cfg.output)
+    _info(json.dumps(preprocess(from_namespace(PreprocessConfig, args))), args.output)
     return 0
 
 
@@ -109,11 +96,9 @@ def _gate(args) -> int:
 
 
 def _pairs(args) -> int:
-    from rlwhf.data.pairs import PairsConfig, make_pairs
+    from rlwhf.data import PairsConfig, make_pairs
 
-    cfg = from_namespace(PairsConfig, args)
-    stats = make_pairs(cfg)
-    _info(json.dumps(stats), cfg.output)
+    _info(json.dumps(make_pairs(from_namespace(PairsConfig, args))), args.output)
     return 0
 
 
