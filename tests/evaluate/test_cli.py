@@ -66,6 +66,13 @@ def test_evaluate_tiny_policy_writes_answers_and_every_metric(tiny_model_dir, he
     assert table.startswith("| metric | before | after |")
     assert "| accuracy |" in table and "| unanswerable.abstention_rate |" in table
     assert "| prudence | - |" in table  # only `after` has a baseline
+    # A launch report.json holds both; same-named columns get numbered.
+    Path("run").mkdir()
+    Path("run/report.json").write_text(json.dumps({"before": m, "after": after}))
+    assert main(["evaluate", "--compare", "run/report.json"]) == 0
+    assert capsys.readouterr().out.startswith("| metric | run:before | run:after |")
+    assert main(["evaluate", "--compare", "before/metrics.json", "before/metrics.json"]) == 0
+    assert capsys.readouterr().out.startswith("| metric | 1:before | 2:before |")
 
 
 def test_offline_teacher_agrees_with_synth_labels(capsys):
@@ -127,6 +134,7 @@ def test_dpo_reward_deltas_and_pairs_accepted_by_data_pairs():
     (["--answers", "a.jsonl", "--output-dir", "o", "--baseline", "a.jsonl"], "a.jsonl:1: a baseline row needs a verdict"),
     (["--compare", "a.jsonl"], "at least two"),
     (["--compare", "a.jsonl", "a.jsonl"], "a.jsonl: not a metrics.json"),
+    (["--compare", "nothere.json", "a.jsonl"], "nothere.json: cannot read"),
 ])
 def test_usage_errors_exit_2_without_traceback(argv, message, capsys):
     write_jsonl("a.jsonl", [{"prompt": "q", "answer": "a"}])

@@ -19,29 +19,36 @@ def register(sub):
     )
     add_arguments(p, EvaluateConfig)
     p.add_argument("--compare", nargs="+", metavar="METRICS_JSON",
-                   help="print a table of two or more metrics.json files side by side, then exit")
+                   help="print a table of metrics.json files (a launch report.json counts as before + after) "
+                   "side by side, then exit")
     p.set_defaults(group_parser=p, func=run)
 
 
-def _load_metrics(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            obj = json.load(fh)
-    except OSError as exc:
-        raise RlwhfError(f"{path}: cannot read ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise RlwhfError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    if not isinstance(obj, dict) or "n" not in obj:
-        raise RlwhfError(f"{path}: not a metrics.json (no 'n' key)")
-    return obj
-
-
-def _label(path: str, others: list[str]) -> str:
+def _columns(paths: list[str]) -> list[tuple[str, dict]]:
+    """(label, metrics) per metrics.json; a launch report.json gives two columns, before and after."""
     from pathlib import Path
 
-    p = Path(path)
-    name = p.parent.name if p.name == "metrics.json" and p.parent.name else p.stem
-    return name if sum(1 for o in others if o == path) == 1 else str(p)
+    columns = []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                obj = json.load(fh)
+        except OSError as exc:
+            raise RlwhfError(f"{path}: cannot read ({exc.strerror})") from None
+        except json.JSONDecodeError as exc:
+            raise RlwhfError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        p = Path(path)
+        name = p.parent.name if p.name in ("metrics.json", "report.json") and p.parent.name else p.stem
+        if isinstance(obj, dict) and isinstance(obj.get("before"), dict) and isinstance(obj.get("after"), dict):
+            columns += [(f"{name}:before", obj["before"]), (f"{name}:after", obj["after"])]
+        elif isinstance(obj, dict) and "n" in obj:
+            columns.append((name, obj))
+        else:
+            raise RlwhfError(f"{path}: not a metrics.json (no 'n' key) nor a report.json (before/after)")
+    labels = [label for label, _ in columns]
+    if len(set(labels)) < len(labels):  # same folder names: fall back to numbering the columns
+        columns = [(f"{i + 1}:{label}", m) for i, (label, m) in enumerate(columns)]
+    return columns
 
 
 def run(args) -> int:
@@ -49,12 +56,10 @@ def run(args) -> int:
     from rlwhf.evaluate.runner import EvaluateConfig, evaluate
 
     if args.compare:
-        if len(args.compare) < 2:
-            raise RlwhfError("--compare needs at least two metrics.json files")
-        labels = [_label(p, args.compare) for p in args.compare]
-        if len(set(labels)) < len(labels):
-            labels = list(args.compare)
-        print(compare_table([(lab, _load_metrics(p)) for lab, p in zip(labels, args.compare)]))
+        columns = _columns(args.compare)
+        if len(columns) < 2:
+            raise RlwhfError("--compare needs at least two metrics.json files (or a report.json)")
+        print(compare_table(columns))
         return 0
     cfg = from_namespace(EvaluateConfig, args)
     result = evaluate(cfg)
