@@ -132,12 +132,13 @@ def test_dpo_reward_deltas_and_pairs_accepted_by_data_pairs():
     (["--answers", "a.jsonl", "--output-dir", "o", "--request-extra", "[1]"], "JSON object"),
     (["--answers", "a.jsonl", "--output-dir", "o", "--teacher", "nope"], "unknown"),
     (["--answers", "a.jsonl", "--output-dir", "o", "--baseline", "a.jsonl"], "a.jsonl:1: a baseline row needs a verdict"),
-    (["--compare", "a.jsonl"], "at least two"),
+    (["--compare", "m.json"], "at least two"),
     (["--compare", "a.jsonl", "a.jsonl"], "a.jsonl: not a metrics.json"),
     (["--compare", "nothere.json", "a.jsonl"], "nothere.json: cannot read"),
 ])
 def test_usage_errors_exit_2_without_traceback(argv, message, capsys):
     write_jsonl("a.jsonl", [{"prompt": "q", "answer": "a"}])
+    Path("m.json").write_text('{"n": 0}')
     assert main(["evaluate", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
