@@ -17,6 +17,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from rlwhf.config import check
 from rlwhf.errors import RlwhfError
 from rlwhf.telemetry.logs import LogFollower, collect_steps, write_steps_csv
 from rlwhf.telemetry.memory import MemoryTrace
@@ -100,6 +101,7 @@ def train(cfg: TrainConfig, cascade: list | None = None) -> dict:
     peak_rss_mb, summary (path of summary.json).
     """
     # Setup.
+    check(cfg)  # the CLI has run these already; a library caller may not have
     started, t0 = time.time(), time.monotonic()
     plan = load_plan(cfg.plan)
     out = output_dir(plan)
