@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Callable, Iterable, NamedTuple
 
 from rlwhf.reward import lexicon as lx
 
@@ -444,10 +444,15 @@ class Judge:
         rest = set(normalize(self._hedge.sub(" ", low))) - _token_set(prompt)
         return any(w not in self._stop for w in rest)
 
-    def extra_claims(self, text: str, known: frozenset[str], *, first_sentence_known: bool = False) -> list[str]:
+    def extra_claims(self, text: str, known: frozenset[str] | Callable[[], frozenset[str]], *,
+                     first_sentence_known: bool = False) -> list[str]:
         """Specific tokens (numbers, dates, names) of `text` found in none of `known` (nor, with
         `first_sentence_known`, in the first sentence, which is then the answer itself)."""
         parts = self._parts(_clean(text))
+        if not parts.specifics:
+            return []
+        if callable(known):  # built only when there is something to check (it costs a normalisation)
+            known = known()
         if not first_sentence_known:
             return [raw for raw, toks, _ in parts.specifics if not toks <= known]
         first = parts.first
@@ -517,7 +522,7 @@ class Judge:
         return True
 
     def _later(self, prompt: str, text: str) -> tuple[str, ...]:
-        return tuple(self.extra_claims(text, _token_set(prompt), first_sentence_known=True))
+        return tuple(self.extra_claims(text, lambda: _token_set(prompt), first_sentence_known=True))
 
     def analyse(self, prompt: str, text: str) -> Analysis:
         """Reference-free signals of one answer."""
@@ -582,7 +587,7 @@ class Judge:
             if hedged:
                 return self._result("wrong_hedged", FEEDBACK["wrong_hedged"])
             return self._result("wrong", FEEDBACK["wrong"])
-        extra = self.extra_claims(text, _known(prompt, reference))
+        extra = self.extra_claims(text, lambda: _known(prompt, reference))
         if extra:
             return self._result("extra_claims", FEEDBACK["extra_claims"].format(extra=", ".join(extra[:4])))
         if hedged:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from rlwhf.data import io as data_io
@@ -18,6 +19,18 @@ def score_file(reward: HonestyReward, input_path: str | Path, output_path: str |
 
     A row without a prompt or an answer stops the run with file:line and the rule (no partial output).
     """
+    # The loop makes millions of short-lived containers and no reference cycles: the cyclic GC
+    # would only re-scan the judge's caches over and over (measured ~10% of the run).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _score_file(reward, input_path, output_path)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _score_file(reward: HonestyReward, input_path: str | Path, output_path: str | Path) -> dict:
     counts = {"rows": 0, "judge": 0, "model": 0}
     score_one = reward.score_one
     fast = data_io.msgspec
@@ -37,12 +50,10 @@ def score_file(reward: HonestyReward, input_path: str | Path, output_path: str |
             prompt = row.get("prompt")
             if not isinstance(prompt, str):
                 raise RlwhfError(f"{input_path}:{lineno}: 'prompt' must be a string")
-            for key in _ANSWER_KEYS:
-                if key in row:
-                    answer = row[key]
-                    break
-            else:
+            key = "answer" if "answer" in row else next((k for k in _ANSWER_KEYS if k in row), None)
+            if key is None:
                 raise RlwhfError(f"{input_path}:{lineno}: no answer: give 'answer' or 'completion'")
+            answer = row[key]
             if not isinstance(answer, (str, list, dict)):
                 raise RlwhfError(f"{input_path}:{lineno}: '{key}' must be a string or chat messages")
             reference = row.get("reference", row.get("solution"))
