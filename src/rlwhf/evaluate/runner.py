@@ -20,9 +20,10 @@ from rlwhf.evaluate.rows import read_graded, read_rows
 from rlwhf.evaluate.teachers import GradeRequest, make_teacher
 
 
-
 @dataclass
 class EvaluateConfig:
+    """What `rlwhf evaluate` does; its flags and the plugin's parameters are derived from these fields."""
+
     output_dir: str | None = field(default=None, metadata={"help": "where answers.jsonl and metrics.json go"})
     model: str | None = field(default=None, metadata={"help": "policy folder to generate answers with (needs --prompts)"})
     prompts: str | None = field(default=None, metadata={"help": "JSONL of prompt rows: prompt, reference, answerable"})

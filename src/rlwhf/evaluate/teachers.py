@@ -1,6 +1,6 @@
 """Teachers grade answers on the rubric behind one interface: `grade_many(requests) -> results`.
 
-- `offline` (default): the reward engineer's rubric judge `rlwhf.reward.judge` against the references;
+- `offline` (default): the rubric judge `rlwhf.reward.judge` against the references;
   no network.
 - `openai`: any OpenAI-compatible chat-completions endpoint (xAI Grok, OpenAI, Ollama, vLLM), see
   `rlwhf.evaluate.online`.
