@@ -39,7 +39,7 @@ def test_flaky_server_200_rows_every_row_accounted_retries_exact_then_cache(
     answers = write_answers(tmp_path / "answers_in.jsonl", 200)
     cache = tmp_path / "cache" / "teacher.sqlite"
 
-    assert main(cli_args(flaky_server, tmp_path / "run1", answers, cache)) == 0
+    assert main(cli_args(flaky_server, tmp_path / "run1", answers, cache)) == 1  # 1: some rows are errors
     rows = [json.loads(line) for line in open(tmp_path / "run1" / "answers.jsonl")]
     metrics = json.loads((tmp_path / "run1" / "metrics.json").read_text())
 
@@ -70,7 +70,7 @@ def test_flaky_server_200_rows_every_row_accounted_retries_exact_then_cache(
 
     # Second run: all from the cache, not one request, same rows.
     before = flaky_server.state.requests
-    assert main(cli_args(flaky_server, tmp_path / "run2", answers, cache)) == 0
+    assert main(cli_args(flaky_server, tmp_path / "run2", answers, cache)) == 1
     assert flaky_server.state.requests == before
     rows2 = [json.loads(line) for line in open(tmp_path / "run2" / "answers.jsonl")]
     assert [(r["grade"], r["verdict"]) for r in rows2] == [(r["grade"], r["verdict"]) for r in rows]
@@ -80,6 +80,7 @@ def test_flaky_server_200_rows_every_row_accounted_retries_exact_then_cache(
     # The key went to the server and nowhere else.
     assert flaky_server.auth_headers == {f"Bearer {KEY}"}
     captured = capsys.readouterr()
+    assert captured.err.count("20 row(s) could not be graded") == 2
     assert KEY not in captured.out + captured.err
     for f in list(tmp_path.rglob("*")):
         if f.is_file():

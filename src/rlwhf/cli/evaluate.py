@@ -1,8 +1,12 @@
-"""`rlwhf evaluate`: grade a policy's (or a file's) answers and write answers.jsonl + metrics.json."""
+"""`rlwhf evaluate`: grade a policy's (or a file's) answers and write answers.jsonl + metrics.json.
+
+Exit 0: every row graded; 1: some rows ended with verdict "error" (all outputs still written); 2: usage.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
 
 from rlwhf.config import add_arguments, from_namespace
 from rlwhf.errors import RlwhfError
@@ -64,4 +68,10 @@ def run(args) -> int:
     cfg = from_namespace(EvaluateConfig, args)
     result = evaluate(cfg)
     print(json.dumps({"answers": result["answers"], "metrics": result["metrics_path"]}))
+    errors = result["metrics"]["errors"]
+    if errors:
+        # Like `data gate`: 1 = findings. The rows are written, marked, and left out of every ratio.
+        print(f"rlwhf: {errors} row(s) could not be graded (verdict \"error\" in {result['answers']}); "
+              "a rerun retries their transport failures", file=sys.stderr)
+        return 1
     return 0

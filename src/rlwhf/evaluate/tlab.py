@@ -151,4 +151,4 @@ def main(argv: list[str] | None = None) -> int:
         print(f"grok_search_evaluator: error: {exc}", file=sys.stderr)
         return exc.exit_code
     print(json.dumps({"answers": result["answers"], "metrics": result["metrics_path"], "ignored_args": ignored}))
-    return 0
+    return 1 if result["metrics"]["errors"] else 0  # as `rlwhf evaluate`: 1 = some rows could not be graded
