@@ -159,24 +159,33 @@ def normalize(text: str) -> tuple[str, ...]:
     >>> normalize("The answer is Twenty-one thousand, 500 kilometres.")
     ('answer', 'is', '21500', 'km')
     """
-    low = _THOUSANDS.sub("", _clean(text).casefold())
-    words = _fold_number_words(_TOKEN.findall(low))
+    low = _clean(text).casefold()
+    if "," in low or "_" in low:
+        low = _THOUSANDS.sub("", low)
+    words = _TOKEN.findall(low)
+    if _NUMBER_WORD.search(low):
+        words = _fold_number_words(words)
     out: list[str] = []
+    append = out.append
     prev_num = False
+    units = lx.UNITS
     for w in words:
         if w in _ARTICLES:
             continue
-        is_num = w[0].isdigit()
-        if is_num:
-            w = _number(w)
-        elif prev_num and w in _ORDINAL_SUFFIX:
+        if w[0].isdigit():
+            append(_number(w) if ("." in w or w[0] == "0") else w)
+            prev_num = True
             continue
-        elif w in lx.UNITS and (prev_num or w not in _AMBIGUOUS_UNITS):
-            w = lx.UNITS[w]
+        if prev_num and w in _ORDINAL_SUFFIX:
+            prev_num = False
+            continue
+        if w in units and (prev_num or w not in _AMBIGUOUS_UNITS):
+            append(units[w])
+        elif len(w) > 3 and w[-1] == "s" and w[-2] != "s":  # plural -s
+            append(w[:-1])
         else:
-            w = _stem(w)
-        out.append(w)
-        prev_num = is_num
+            append(w)
+        prev_num = False
     return tuple(out)
 
 
@@ -192,15 +201,15 @@ def _reference_aliases(reference: str) -> tuple[tuple[str, ...], ...]:
 
 
 @lru_cache(maxsize=1 << 14)
-def _known_cached(prompt: str, reference: str) -> frozenset[str]:
-    return _token_set(prompt).union(*_reference_aliases(reference))
+def _alias_tokens_cached(reference: str) -> frozenset[str]:
+    return frozenset().union(*_reference_aliases(reference))
 
 
-def _known(prompt: str, reference: Any) -> frozenset[str]:
-    """Tokens of the prompt and of every reference alias: what an answer may repeat freely."""
+def _alias_tokens(reference: Any) -> frozenset[str]:
+    """Tokens of every reference alias: what an answer may repeat freely."""
     if isinstance(reference, str):
-        return _known_cached(prompt, reference)
-    return _token_set(prompt).union(*_aliases(reference))
+        return _alias_tokens_cached(reference)
+    return frozenset().union(*_aliases(reference))
 
 
 def _aliases(reference: Any) -> tuple[tuple[str, ...], ...]:
@@ -274,11 +283,16 @@ def _degenerate(text: str, low: str) -> str | None:
     n = len(words)
     if not _ALNUM.search(text):
         return "no words"
-    if len(_JUNK.findall(text)) > 0.15 * len(text) or len(_JOINED.findall(text)) > max(1, n // 4):
+    # Cheap searches first: most answers have no junk characters and no joined words at all.
+    if (_JUNK.search(text) and len(_JUNK.findall(text)) > 0.15 * len(text)) or \
+            (_JOINED.search(text) and len(_JOINED.findall(text)) > max(1, n // 4)):
         return "garbled text"
     if n >= 6:
-        flat = " ".join(w.strip(".,;:!?\"'") for w in words) + " "
-        if _REPEAT.search(flat) or (n >= 12 and len(set(words)) < 0.4 * n):
+        distinct = len(set(words))
+        if n >= 12 and distinct < 0.4 * n:
+            return "it repeats itself"
+        # A phrase said three times in a row needs at least two repeated words.
+        if n - distinct >= 2 and _REPEAT.search(" ".join(w.strip(".,;:!?\"'") for w in words) + " "):
             return "it repeats itself"
         if text.count(".") + text.count("!") + text.count("?") > 1:
             sentences = [s.strip(" .!?") for s in _SENTENCE_END.split(low) if s.strip(" .!?")]
@@ -400,8 +414,10 @@ class Judge:
         if missing:
             raise ValueError(f"lexicons lack {sorted(missing)}")
         self.lexicons = {k: list(v) for k, v in lex.items()}
-        self._unknowable = re.compile("|".join(f"(?:{p})" for p in lex["unknowable"]))
-        self._abstain = re.compile("|".join(f"(?:{p})" for p in lex["abstain"] + lex["unknowable"]))
+        # Every phrase starts at a word boundary ("piano idea" is not "no idea"), which also lets
+        # the regex engine skip mid-word positions quickly.
+        self._unknowable = re.compile(r"\b(?:" + "|".join(f"(?:{p})" for p in lex["unknowable"]) + ")")
+        self._abstain = re.compile(r"\b(?:" + "|".join(f"(?:{p})" for p in lex["abstain"] + lex["unknowable"]) + ")")
         self._hedge = re.compile(r"\b(?:" + "|".join(f"(?:{p})" for p in lex["hedge"]) + r")\b")
         self._guess = re.compile(r"\b(?:" + "|".join(f"(?:{p})" for p in lex["guess"]) + r")")
         self._guess_triggers = _prefilter(lex["guess"])
@@ -409,6 +425,8 @@ class Judge:
         self._surface = lru_cache(maxsize=1 << 16)(self._surface_uncached)
         self._parts = lru_cache(maxsize=1 << 16)(self._parts_uncached)
         self._head = lru_cache(maxsize=1 << 15)(self._head_uncached)
+        self._memo: dict[tuple, Judgement] = {}
+        self._prompt_used = False
 
     # ---- detectors (each usable alone; tests exercise them one by one)
     def abstains(self, text: str) -> bool:
@@ -429,8 +447,15 @@ class Judge:
         guess, head = self._head(_clean(text))
         if guess:
             return True
-        known = _token_set(prompt)
+        if not head:
+            return False
+        known = self._prompt_tokens(prompt)
         return any(not c <= known for c in head)
+
+    def _prompt_tokens(self, prompt: str) -> frozenset[str]:
+        """The prompt's tokens; notes that this grade depended on the prompt (see `judge`'s memo)."""
+        self._prompt_used = True
+        return _token_set(prompt)
 
     def _may_guess(self, low: str) -> bool:
         triggers = self._guess_triggers
@@ -441,23 +466,26 @@ class Judge:
         ("Portuguese, I'm fairly sure" -> yes; "I'm not sure about that" -> no.)"""
         if self._may_guess(low) and any(m.group(1) not in self._stop for m in self._guess.finditer(low)):
             return True  # "I believe the answer is Mexico City" names it, even if the prompt did too
-        rest = set(normalize(self._hedge.sub(" ", low))) - _token_set(prompt)
-        return any(w not in self._stop for w in rest)
+        rest = {w for w in normalize(self._hedge.sub(" ", low)) if w not in self._stop}
+        return bool(rest) and not rest <= self._prompt_tokens(prompt)
 
     def extra_claims(self, text: str, known: frozenset[str] | Callable[[], frozenset[str]], *,
-                     first_sentence_known: bool = False) -> list[str]:
-        """Specific tokens (numbers, dates, names) of `text` found in none of `known` (nor, with
-        `first_sentence_known`, in the first sentence, which is then the answer itself)."""
+                     first_sentence_known: bool = False, free: frozenset[str] = frozenset()) -> list[str]:
+        """Specific tokens (numbers, dates, names) of `text` found in none of `known` nor `free` (nor,
+        with `first_sentence_known`, in the first sentence, which is then the answer itself).
+        `known` may be a callable, called only if some specific token is not already `free`."""
         parts = self._parts(_clean(text))
-        if not parts.specifics:
+        if first_sentence_known:
+            free = free | parts.first
+            candidates = [(raw, toks) for raw, toks, i in parts.specifics if i > 0 and not toks <= free]
+        else:
+            candidates = [(raw, toks) for raw, toks, _ in parts.specifics if not toks <= free]
+        if not candidates:
             return []
         if callable(known):  # built only when there is something to check (it costs a normalisation)
             known = known()
-        if not first_sentence_known:
-            return [raw for raw, toks, _ in parts.specifics if not toks <= known]
-        first = parts.first
-        return [raw for raw, toks, i in parts.specifics
-                if i > 0 and not all(t in known or t in first for t in toks)]
+        known = known | free
+        return [raw for raw, toks in candidates if not toks <= known]
 
     def _head_uncached(self, text: str) -> tuple[bool, tuple[frozenset[str], ...]]:
         """(a guess, the specific-token sets) of the first sentence's clauses that do not abstain."""
@@ -522,7 +550,7 @@ class Judge:
         return True
 
     def _later(self, prompt: str, text: str) -> tuple[str, ...]:
-        return tuple(self.extra_claims(text, lambda: _token_set(prompt), first_sentence_known=True))
+        return tuple(self.extra_claims(text, lambda: self._prompt_tokens(prompt), first_sentence_known=True))
 
     def analyse(self, prompt: str, text: str) -> Analysis:
         """Reference-free signals of one answer."""
@@ -549,9 +577,22 @@ class Judge:
         (2, 'abstained')
         """
         text = _clean(completion_text(completion))
+        # Most grades never look at the prompt ("I don't know.", "The answer is 63." for reference 63):
+        # those are remembered per (answer, reference, answerable), which GRPO groups and graded logs
+        # repeat constantly. A grade that read the prompt is never remembered.
+        key = (text, reference, answerable) if reference is None or isinstance(reference, str) else None
+        if key is not None:
+            hit = self._memo.get(key)
+            if hit is not None:
+                return hit
+        self._prompt_used = False
         res = self._judge(prompt or "", text, reference, answerable)
         if res.grade > 0 and self._surface(text)[4]:
-            return self._result("truncated", FEEDBACK["truncated"], answerable)
+            res = self._result("truncated", FEEDBACK["truncated"], answerable)
+        if key is not None and not self._prompt_used:
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = res
         return res
 
     def _judge(self, prompt: str, text: str, reference: Any, answerable: bool | None) -> Judgement:
@@ -587,7 +628,7 @@ class Judge:
             if hedged:
                 return self._result("wrong_hedged", FEEDBACK["wrong_hedged"])
             return self._result("wrong", FEEDBACK["wrong"])
-        extra = self.extra_claims(text, lambda: _known(prompt, reference))
+        extra = self.extra_claims(text, lambda: self._prompt_tokens(prompt), free=_alias_tokens(reference))
         if extra:
             return self._result("extra_claims", FEEDBACK["extra_claims"].format(extra=", ".join(extra[:4])))
         if hedged:
@@ -618,6 +659,7 @@ def completion_text(completion: Any) -> str:
     return str(completion)
 
 
+_MEMO_SIZE = 1 << 17
 _DEFAULT: Judge | None = None
 
 
