@@ -109,9 +109,16 @@ def run_once(variant: str, plan: dict, work: Path, index: int) -> dict:
 
     steps = collect_steps(out)
     reward_s = [float(line.split()[0]) for line in times.read_text().splitlines()]
-    return {"wall_s": wall, "steps": len(steps), "step_time_s": sum(s.get("step_time") or 0 for s in steps),
-            "reward_s": sum(reward_s), "reward_calls": len(reward_s),
-            "reward": [s.get("reward") for s in steps]}
+    result = {"wall_s": wall, "steps": len(steps), "step_time_s": sum(s.get("step_time") or 0 for s in steps),
+              "reward_s": sum(reward_s), "reward_calls": len(reward_s)}
+    if variant == "rlwhf":
+        # The wrapper's own cost, independent of how busy the machine is: its CPU time against the
+        # trainer's, and the wall time spent outside the trainer process (start-up, telemetry, plots).
+        summary = json.loads((out / "telemetry" / "summary.json").read_text())
+        result["supervisor_cpu_s"] = summary["supervisor_cpu_s"]
+        result["trainer_cpu_s"] = summary["trainer_cpu_s"]
+        result["outside_trainer_s"] = wall - sum(a["wall_s"] for a in summary["attempts"])
+    return result
 
 
 def main() -> int:
@@ -136,9 +143,11 @@ def main() -> int:
         for variant in (("bare", "rlwhf") if i % 2 == 0 else ("rlwhf", "bare")):
             r = run_once(variant, plan, work, i)
             runs[variant].append(r)
+            own = (f", supervisor CPU {r['supervisor_cpu_s']:.2f} s of {r['trainer_cpu_s']:.1f} s"
+                   if variant == "rlwhf" else "")
             print(f"  {variant:5s} run {i}: {r['wall_s']:6.2f} s wall, {r['steps']} steps, "
                   f"step time {r['step_time_s']:.2f} s, reward fn {r['reward_s'] * 1000:.1f} ms "
-                  f"in {r['reward_calls']} calls", flush=True)
+                  f"in {r['reward_calls']} calls{own}", flush=True)
     bare = statistics.median(r["wall_s"] for r in runs["bare"])
     wrapped = statistics.median(r["wall_s"] for r in runs["rlwhf"])
     all_runs = runs["bare"] + runs["rlwhf"]
@@ -152,10 +161,15 @@ def main() -> int:
         "completions_per_call": int(plan["args"]["per_device_train_batch_size"]),
         "repeats": ns.repeats, "steps": ns.steps, "policy": ns.policy,
     }
+    cpu_share = statistics.median(r["supervisor_cpu_s"] / r["trainer_cpu_s"] for r in runs["rlwhf"])
+    outside = statistics.median(r["outside_trainer_s"] for r in runs["rlwhf"])
+    figures.update(supervisor_cpu_share=round(cpu_share, 4), outside_trainer_median_s=round(outside, 2))
     print(f"bare swift rlhf  median wall: {bare:.2f} s")
     print(f"rlwhf train      median wall: {wrapped:.2f} s")
     print(f"wall-time ratio rlwhf/bare: {wrapped / bare:.3f}  (target <= 1.10: "
           f"{'met' if wrapped / bare <= 1.10 else 'NOT met'})")
+    print(f"rlwhf train's own cost: {cpu_share * 100:.2f}% of the trainer's CPU time; "
+          f"{outside:.2f} s wall outside the trainer process (median)")
     print(f"reward function: {per_call * 1000:.2f} ms per call ({plan['args']['per_device_train_batch_size']} "
           f"completions), {share * 100:.3f}% of step time  (target < 1%: {'met' if share < 0.01 else 'NOT met'})")
     if ns.json:

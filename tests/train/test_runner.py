@@ -29,6 +29,7 @@ def test_a_clean_run_returns_the_final_checkpoint_and_writes_telemetry(fake_plan
     summary = json.loads((tele / "summary.json").read_text())
     assert summary["steps_logged"] == 4 and summary["peak_rss_mb"] > 1
     assert summary["versions"]["python"] and "torch" in summary["versions"]
+    assert summary["supervisor_cpu_s"] > 0 and summary["trainer_cpu_s"] > 0
     assert summary["final_model"] == result["final_model"]
 
 

@@ -102,7 +102,7 @@ def train(cfg: TrainConfig, cascade: list | None = None) -> dict:
     """
     # Setup.
     check(cfg)  # the CLI has run these already; a library caller may not have
-    started, t0 = time.time(), time.monotonic()
+    started, t0, cpu0 = time.time(), time.monotonic(), _cpu_seconds()
     plan = load_plan(cfg.plan)
     out = output_dir(plan)
     tele = out / "telemetry"
@@ -207,7 +207,8 @@ def train(cfg: TrainConfig, cascade: list | None = None) -> dict:
         log.bar = None
         trace.close()
         wall = time.monotonic() - t0
-        summary = _write_telemetry(tele, out, plan, current, backend, attempts, trace, wall, prior, since)
+        cpu = {k: round(v - cpu0[k], 2) for k, v in _cpu_seconds().items()}
+        summary = _write_telemetry(tele, out, plan, current, backend, attempts, trace, wall, prior, since, cpu)
 
     if failure is not None:
         raise failure
@@ -229,6 +230,15 @@ def train(cfg: TrainConfig, cascade: list | None = None) -> dict:
         "attempts": attempts, "global_step": step, "max_steps": total_steps, "wall_time_s": round(wall, 2),
         "peak_rss_mb": summary["peak_rss_mb"], "summary": str(tele / "summary.json"),
     }
+
+
+def _cpu_seconds() -> dict:
+    """CPU time of this supervisor process and of the trainers it ran (user + system): what supervision
+    costs, measured even on a busy machine where wall times are noisy."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"supervisor_cpu_s": own.ru_utime + own.ru_stime, "trainer_cpu_s": children.ru_utime + children.ru_stime}
 
 
 def _attempt_number(path: Path) -> int:
@@ -256,7 +266,7 @@ def _retry_checkpoint(old: dict, new: dict, out: Path, since: float | None, log)
 
 
 def _write_telemetry(tele: Path, out: Path, plan: dict, final_plan: dict, backend: str, attempts: list[dict],
-                     trace: MemoryTrace, wall: float, prior: dict, since: float | None) -> dict:
+                     trace: MemoryTrace, wall: float, prior: dict, since: float | None, cpu: dict) -> dict:
     """steps.csv, plots and summary.json from what the run left behind (also after a failure)."""
     from rlwhf.telemetry.memory import read_memory_csv
     from rlwhf.telemetry.plots import plot_memory_trace, plot_reward_curve
@@ -281,6 +291,7 @@ def _write_telemetry(tele: Path, out: Path, plan: dict, final_plan: dict, backen
         "wall_time_s_all_invocations": round(wall + prior.get("wall_time_s_all_invocations", 0.0), 2),
         "peak_rss_mb": round(peak_rss, 1),
         "peak_gpu_mb": round(max(gpu), 1) if gpu else None,
+        **cpu,
         "gpu_memory_scope": trace.gpu_scope if gpu else None,
         "steps_logged": len(rows),
         "first_step": rows[0]["step"] if rows else None,
