@@ -147,10 +147,6 @@ def _fold_number_words(words: list[str]) -> list[str]:
     return out
 
 
-def _stem(w: str) -> str:
-    return w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") and not w[0].isdigit() else w
-
-
 @lru_cache(maxsize=1 << 16)
 def normalize(text: str) -> tuple[str, ...]:
     """Comparable tokens: casefold, digits for number words, no thousands separators, units folded,
