@@ -269,6 +269,9 @@ def _model_from(obj: dict, path: Path) -> LearnedModel:
 
 
 # ---------------------------------------------------------------- the reward
+_JUDGED = {g: (float(g), g, "judge") for g in CLASSES}
+
+
 class HonestyReward:
     """Scores answers: the rubric judge where a reference or `answerable=False` is given, the learned
     model where neither is. A degenerate answer is -2 either way.
@@ -299,11 +302,12 @@ class HonestyReward:
     def score_one(self, prompt: str, completion: Any, reference: Any = None,
                   answerable: bool | None = None) -> tuple[float, int, str]:
         """(score -2..2, grade, source) for one answer; source is 'judge' or 'model'."""
+        if self.model is None:  # the judge alone (it treats an empty reference as none)
+            return _JUDGED[self.judge.judge(prompt, completion, reference, answerable).grade]
         has_ref = reference is not None and str(reference).strip() != "" if not isinstance(reference, (list, tuple)) \
             else any(r for r in reference)
-        if has_ref or answerable is False or self.model is None:
-            g = self.judge.judge(prompt, completion, reference if has_ref else None, answerable).grade
-            return float(g), g, "judge"
+        if has_ref or answerable is False:
+            return _JUDGED[self.judge.judge(prompt, completion, reference if has_ref else None, answerable).grade]
         text = completion_text(completion)
         names = feature_names(self.judge, prompt or "", text)
         if names[1] == "style=degenerate":

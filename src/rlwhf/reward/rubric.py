@@ -185,6 +185,16 @@ def normalize(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+_UNIT_TOKENS = frozenset(lx.UNITS.values())
+
+
+@lru_cache(maxsize=1 << 12)
+def _prompt_text(prompt: str) -> tuple[str, bool]:
+    """(casefolded prompt without thousands separators, whether it spells numbers in words)."""
+    low = _clean(prompt).casefold()
+    return _THOUSANDS.sub("", low), _NUMBER_WORD.search(low) is not None
+
+
 @lru_cache(maxsize=1 << 14)
 def _token_set(text: str) -> frozenset[str]:
     return frozenset(normalize(text))
@@ -466,10 +476,12 @@ class Judge:
         return bool(rest) and not rest <= self._prompt_tokens(prompt)
 
     def extra_claims(self, text: str, known: frozenset[str] | Callable[[], frozenset[str]], *,
-                     first_sentence_known: bool = False, free: frozenset[str] = frozenset()) -> list[str]:
+                     first_sentence_known: bool = False, free: frozenset[str] = frozenset(),
+                     prompt: str | None = None) -> list[str]:
         """Specific tokens (numbers, dates, names) of `text` found in none of `known` nor `free` (nor,
         with `first_sentence_known`, in the first sentence, which is then the answer itself).
-        `known` may be a callable, called only if some specific token is not already `free`."""
+        `known` may be a callable, called only if some specific token is not already `free` (and, given
+        the `prompt` that `known` comes from, only if the prompt's raw text might hold it)."""
         parts = self._parts(_clean(text))
         if first_sentence_known:
             free = free | parts.first
@@ -478,6 +490,15 @@ class Judge:
             candidates = [(raw, toks) for raw, toks, _ in parts.specifics if not toks <= free]
         if not candidates:
             return []
+        if prompt is not None:
+            # A token absent from the prompt's raw text cannot be one of its tokens: when that settles
+            # every candidate, the prompt need not be normalised (most invented details: a new year,
+            # a new name).
+            self._prompt_used = True
+            plow, loose = _prompt_text(prompt)
+            if not any(all(t in plow or (loose and t[0].isdigit()) or t in _UNIT_TOKENS for t in toks)
+                       for _, toks in candidates):
+                return [raw for raw, _ in candidates]
         if callable(known):  # built only when there is something to check (it costs a normalisation)
             known = known()
         known = known | free
@@ -546,7 +567,8 @@ class Judge:
         return True
 
     def _later(self, prompt: str, text: str) -> tuple[str, ...]:
-        return tuple(self.extra_claims(text, lambda: self._prompt_tokens(prompt), first_sentence_known=True))
+        return tuple(self.extra_claims(text, lambda: self._prompt_tokens(prompt), first_sentence_known=True,
+                                       prompt=prompt))
 
     def analyse(self, prompt: str, text: str) -> Analysis:
         """Reference-free signals of one answer."""
@@ -572,7 +594,10 @@ class Judge:
         >>> (j.grade, j.verdict)
         (2, 'abstained')
         """
-        text = _clean(completion_text(completion))
+        if completion.__class__ is str:
+            text = completion if completion.isascii() else _clean(completion)
+        else:
+            text = _clean(completion_text(completion))
         # Most grades never look at the prompt ("I don't know.", "The answer is 63." for reference 63):
         # those are remembered per (answer, reference, answerable), which GRPO groups and graded logs
         # repeat constantly. A grade that read the prompt is never remembered.
@@ -624,7 +649,8 @@ class Judge:
             if hedged:
                 return self._result("wrong_hedged", FEEDBACK["wrong_hedged"])
             return self._result("wrong", FEEDBACK["wrong"])
-        extra = self.extra_claims(text, lambda: self._prompt_tokens(prompt), free=_alias_tokens(reference))
+        extra = self.extra_claims(text, lambda: self._prompt_tokens(prompt), free=_alias_tokens(reference),
+                                  prompt=prompt)
         if extra:
             return self._result("extra_claims", FEEDBACK["extra_claims"].format(extra=", ".join(extra[:4])))
         if hedged:

@@ -1,9 +1,15 @@
-"""Batch scoring of a JSONL file (`rlwhf reward score`): one streaming pass, constant memory."""
+"""Batch scoring of a JSONL file (`rlwhf reward score`): one streaming pass, constant memory.
+
+Each output line is the input line's own bytes with `"score"` and `"grade"` appended, so every
+other field (key order, number spelling, unicode) passes through untouched. With msgspec present
+only the fields the reward reads are decoded; without it the stdlib parses and re-encodes rows.
+"""
 
 from __future__ import annotations
 
 import gc
 from pathlib import Path
+from typing import Any
 
 from rlwhf.data import io as data_io
 from rlwhf.data.io import JsonlWriter, iter_lines, open_input, parse_line
@@ -12,6 +18,8 @@ from rlwhf.errors import RlwhfError
 from rlwhf.reward.model import HonestyReward, _answerable
 
 _ANSWER_KEYS = ("answer", "completion", "response", "student_answer")
+# The judge's grades are whole numbers: their JSON tails are made once.
+_TAILS = {(float(g), g): b',"score":%s,"grade":%d}' % (repr(float(g)).encode(), g) for g in range(-2, 3)}
 
 
 def score_file(reward: HonestyReward, input_path: str | Path, output_path: str | Path) -> dict:
@@ -20,47 +28,99 @@ def score_file(reward: HonestyReward, input_path: str | Path, output_path: str |
     A row without a prompt or an answer stops the run with file:line and the rule (no partial output).
     """
     # The loop makes millions of short-lived containers and no reference cycles: the cyclic GC
-    # would only re-scan the judge's caches over and over (measured ~10% of the run).
+    # would only re-scan the judge's caches over and over (measured ~10% of the run). Afterwards the
+    # caches are long-lived, so they move to the permanent generation (gc.freeze) rather than being
+    # traversed by every later collection, the one at interpreter exit included (~20% of a run).
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _score_file(reward, input_path, output_path)
+        return _score_file(reward, str(input_path), output_path)
     finally:
+        gc.freeze()
         if gc_was_enabled:
             gc.enable()
 
 
-def _score_file(reward: HonestyReward, input_path: str | Path, output_path: str | Path) -> dict:
+def _fields_decoder():
+    """A decoder of just the fields the reward reads (None without msgspec)."""
+    msgspec = data_io.msgspec
+    if msgspec is None:
+        return None, ()
+    unset: Any = msgspec.UNSET
+
+    class Fields(msgspec.Struct):
+        prompt: Any = unset
+        answer: Any = unset
+        completion: Any = unset
+        response: Any = unset
+        student_answer: Any = unset
+        reference: Any = unset
+        solution: Any = unset
+        answerable: Any = unset
+
+    return msgspec.json.Decoder(Fields).decode, (msgspec.DecodeError, msgspec.ValidationError)
+
+
+def _row_error(input_path: str, lineno: int, raw: bytes, terminated: bool) -> RlwhfError:
+    try:  # the stdlib parser names the precise reason
+        value = parse_line(raw, terminated)
+    except RowError as err:
+        return RlwhfError(f"{input_path}:{lineno}: {err}")
+    if not isinstance(value, dict):
+        return RlwhfError(f"{input_path}:{lineno}: a row must be a JSON object")
+    return RlwhfError(f"{input_path}:{lineno}: unreadable row")
+
+
+def _score_file(reward: HonestyReward, input_path: str, output_path: str | Path) -> dict:
     counts = {"rows": 0, "judge": 0, "model": 0}
     score_one = reward.score_one
-    fast = data_io.msgspec
-    decode = fast.json.Decoder().decode if fast is not None else None
-    decode_error = fast.DecodeError if fast is not None else ValueError
+    decode_fields, decode_errors = _fields_decoder()
+    unset = data_io.msgspec.UNSET if decode_fields is not None else None
     with open_input(input_path) as fh, JsonlWriter(output_path) as out:
         for lineno, raw, terminated in iter_lines(fh):
-            try:
-                row = decode(raw) if decode is not None else parse_line(raw, terminated)
-            except (RowError, decode_error):
-                try:  # the stdlib parser names the precise reason
+            row = None
+            if decode_fields is not None:
+                try:
+                    f = decode_fields(raw)
+                except decode_errors:
+                    raise _row_error(input_path, lineno, raw, terminated) from None
+                prompt = f.prompt
+                if f.answer is not unset:
+                    key, answer = "answer", f.answer
+                else:
+                    key = next((k for k in _ANSWER_KEYS if getattr(f, k) is not unset), None)
+                    answer = getattr(f, key) if key else None
+                reference = f.reference if f.reference is not unset else (
+                    f.solution if f.solution is not unset else None)
+                answerable = f.answerable if f.answerable is not unset else None
+            else:
+                try:
                     row = parse_line(raw, terminated)
                 except RowError as err:
                     raise RlwhfError(f"{input_path}:{lineno}: {err}") from None
-            if not isinstance(row, dict):
-                raise RlwhfError(f"{input_path}:{lineno}: a row must be a JSON object")
-            prompt = row.get("prompt")
+                if not isinstance(row, dict):
+                    raise RlwhfError(f"{input_path}:{lineno}: a row must be a JSON object")
+                prompt = row.get("prompt")
+                key = next((k for k in _ANSWER_KEYS if k in row), None)
+                answer = row[key] if key else None
+                reference = row.get("reference", row.get("solution"))
+                answerable = row.get("answerable")
             if not isinstance(prompt, str):
                 raise RlwhfError(f"{input_path}:{lineno}: 'prompt' must be a string")
-            key = "answer" if "answer" in row else next((k for k in _ANSWER_KEYS if k in row), None)
             if key is None:
                 raise RlwhfError(f"{input_path}:{lineno}: no answer: give 'answer' or 'completion'")
-            answer = row[key]
             if not isinstance(answer, (str, list, dict)):
                 raise RlwhfError(f"{input_path}:{lineno}: '{key}' must be a string or chat messages")
-            reference = row.get("reference", row.get("solution"))
-            score, grade, source = score_one(prompt, answer, reference, _answerable(row.get("answerable")))
-            row["score"] = score
-            row["grade"] = grade
-            out.write(row)
+            score, grade, source = score_one(prompt, answer, reference, _answerable(answerable))
+            body = raw if raw[-1:] == b"}" else raw.rstrip()
+            if row is None and body[-1:] == b"}" and b'"score"' not in raw and b'"grade"' not in raw:
+                tail = _TAILS.get((score, grade)) or b',"score":%s,"grade":%d}' % (repr(score).encode(), grade)
+                out.write_raw(body[:-1] + tail)
+            else:  # stdlib path, or the row already has a score/grade to replace
+                row = row if row is not None else parse_line(raw, terminated)
+                row["score"] = score
+                row["grade"] = grade
+                out.write(row)
             counts["rows"] += 1
             counts[source] += 1
     return counts
