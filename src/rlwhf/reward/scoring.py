@@ -74,6 +74,7 @@ def _row_error(input_path: str, lineno: int, raw: bytes, terminated: bool) -> Rl
 def _score_file(reward: HonestyReward, input_path: str, output_path: str | Path) -> dict:
     counts = {"rows": 0, "judge": 0, "model": 0}
     score_one = reward.score_one
+    judge_only, judge = reward.model is None, reward.judge.judge  # the same routing as score_one
     decode_fields, decode_errors = _fields_decoder()
     unset = data_io.msgspec.UNSET if decode_fields is not None else None
     with open_input(input_path) as fh, JsonlWriter(output_path) as out:
@@ -111,7 +112,13 @@ def _score_file(reward: HonestyReward, input_path: str, output_path: str | Path)
                 raise RlwhfError(f"{input_path}:{lineno}: no answer: give 'answer' or 'completion'")
             if not isinstance(answer, (str, list, dict)):
                 raise RlwhfError(f"{input_path}:{lineno}: '{key}' must be a string or chat messages")
-            score, grade, source = score_one(prompt, answer, reference, _answerable(answerable))
+            if answerable is not None and answerable.__class__ is not bool:
+                answerable = _answerable(answerable)
+            if judge_only:
+                grade = judge(prompt, answer, reference, answerable).grade
+                score, source = float(grade), "judge"
+            else:
+                score, grade, source = score_one(prompt, answer, reference, answerable)
             body = raw if raw[-1:] == b"}" else raw.rstrip()
             if row is None and body[-1:] == b"}" and b'"score"' not in raw and b'"grade"' not in raw:
                 tail = _TAILS.get((score, grade)) or b',"score":%s,"grade":%d}' % (repr(score).encode(), grade)
