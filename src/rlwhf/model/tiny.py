@@ -141,10 +141,10 @@ class TinyPolicyConfig(TinyModelConfig):
     """`rlwhf model tiny`: the embedded default policy (its flags are derived from these fields)."""
 
     output: str = field(default="", metadata={"help": "folder to write the policy to", "cli": False})
-    sft_steps: int = field(default=1500, metadata={"help": "SFT optimizer steps"})
+    sft_steps: int = field(default=800, metadata={"help": "SFT optimizer steps"})
     batch_size: int = field(default=64, metadata={"help": "SFT batch size (sequences)"})
     lr: float = field(default=2e-3, metadata={"help": "SFT peak learning rate (AdamW, cosine)"})
-    warmup_steps: int = field(default=100, metadata={"help": "linear warm-up steps"})
+    warmup_steps: int = field(default=50, metadata={"help": "linear warm-up steps"})
     hard_share: float = field(default=0.1, metadata={
         "help": "share of SFT examples from the hard slice (the known half of its sums)"})
     unanswerable_share: float = field(default=0.35, metadata={"help": "share of SFT examples that are unanswerable"})
