@@ -166,8 +166,10 @@ def main() -> int:
     figures.update(supervisor_cpu_share=round(cpu_share, 4), outside_trainer_median_s=round(outside, 2))
     print(f"bare swift rlhf  median wall: {bare:.2f} s")
     print(f"rlwhf train      median wall: {wrapped:.2f} s")
-    print(f"wall-time ratio rlwhf/bare: {wrapped / bare:.3f}  (target <= 1.10: "
-          f"{'met' if wrapped / bare <= 1.10 else 'NOT met'})")
+    fastest = min(r["wall_s"] for r in runs["rlwhf"]) / min(r["wall_s"] for r in runs["bare"])
+    figures["wall_time_ratio_of_fastest"] = round(fastest, 3)
+    print(f"wall-time ratio rlwhf/bare: {wrapped / bare:.3f} of medians, {fastest:.3f} of fastest runs  "
+          f"(target <= 1.10: {'met' if wrapped / bare <= 1.10 else 'NOT met'})")
     print(f"rlwhf train's own cost: {cpu_share * 100:.2f}% of the trainer's CPU time; "
           f"{outside:.2f} s wall outside the trainer process (median)")
     print(f"reward function: {per_call * 1000:.2f} ms per call ({plan['args']['per_device_train_batch_size']} "
