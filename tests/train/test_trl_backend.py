@@ -95,3 +95,15 @@ def test_reward_functions_resolve_by_name_module_or_file(tmp_path):
     assert resolve_reward(f"{tmp_path / 'mine.py'}:length")(["a", "b"]) == [0.0, 0.0]
     with pytest.raises(RlwhfError, match="no TRL counterpart"):
         resolve_reward("accuracy")
+
+
+def test_lora_flags_from_the_cascade_become_a_peft_config():
+    from rlwhf.train.trl_backend import lora_config
+
+    assert lora_config({"tuner_type": "full"}) is None
+    cfg = lora_config({"tuner_type": "lora", "lora_rank": 8, "lora_alpha": 32, "target_modules": ["all-linear"]})
+    assert cfg.r == 8 and cfg.lora_alpha == 32 and cfg.target_modules == "all-linear"
+    assert lora_config({"tuner_type": "lora", "target_modules": ["q_proj", "v_proj"]}).target_modules == {"q_proj",
+                                                                                                         "v_proj"}
+    with pytest.raises(RlwhfError, match="full or lora, not 'longlora'"):
+        lora_config({"tuner_type": "longlora"})

@@ -227,6 +227,25 @@ def load_plugins(paths: list[str]) -> None:
         _import_file(path)
 
 
+def lora_config(args: dict):
+    """peft LoraConfig from ms-swift's LoRA flags (its defaults: rank 8, alpha 32, all linear layers);
+    None for full fine-tuning."""
+    tuner = str(args.get("tuner_type", "full"))
+    if tuner == "full":
+        return None
+    if tuner != "lora":
+        raise RlwhfError(f"the TRL backend supports --tuner_type full or lora, not {tuner!r}")
+    from peft import LoraConfig
+
+    targets = _as_list(args.get("target_modules", "all-linear"))
+    return LoraConfig(
+        r=int(args.get("lora_rank", 8)), lora_alpha=int(args.get("lora_alpha", 32)),
+        lora_dropout=float(args.get("lora_dropout", 0.05)), task_type="CAUSAL_LM",
+        # ms-swift writes "all-linear" as a one-element list; peft wants the bare string for it.
+        target_modules="all-linear" if targets == ["all-linear"] else targets,
+    )
+
+
 def _step_logger(run_dir: Path, max_steps: int):
     """A TrainerCallback writing ms-swift-style `logging.jsonl` lines, so one reader serves both backends."""
     from transformers import TrainerCallback
@@ -297,18 +316,7 @@ def run_trl(plan: dict, run_dir: str | Path, resume_from: str | None = None) -> 
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
-    peft_config = None
-    if str(args.get("tuner_type", "full")) == "lora":
-        from peft import LoraConfig
-
-        targets = args.get("target_modules", "all-linear")
-        peft_config = LoraConfig(
-            r=int(args.get("lora_rank", 8)), lora_alpha=int(args.get("lora_alpha", 32)),
-            lora_dropout=float(args.get("lora_dropout", 0.05)), task_type="CAUSAL_LM",
-            target_modules=targets if targets == "all-linear" else _as_list(targets),
-        )
-    elif str(args.get("tuner_type", "full")) != "full":
-        raise RlwhfError(f"the TRL backend supports --tuner_type full or lora, not {args['tuner_type']!r}")
+    peft_config = lora_config(args)
 
     datasets = [str(d) for d in _as_list(args.get("dataset") or plan.get("dataset"))]
     rows = grpo_rows(datasets) if algo == "grpo" else dpo_rows(datasets)
