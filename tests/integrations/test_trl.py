@@ -6,7 +6,7 @@ import functools
 
 import pytest
 
-from rlwhf.integrations.trl import honesty_reward, make_honesty_reward
+from rlwhf.integrations.trl import honesty_reward, make_honesty_reward, restore_transformers_callbacks
 from rlwhf.reward import judge
 
 QUESTIONS = [
@@ -56,6 +56,9 @@ def test_real_grpo_trainer_run(tiny_model_dir, tmp_path, monkeypatch, conversati
     cfg = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=2, num_generations=2,
                      max_completion_length=8, max_steps=2, use_cpu=True, report_to="none", logging_steps=1,
                      bf16=False, save_strategy="no")
+    import swift.trainers  # noqa: F401  ms-swift patches transformers' callbacks on import, as in a launch
+
+    restore_transformers_callbacks()
     trainer = GRPOTrainer(model=AutoModelForCausalLM.from_pretrained(tiny_model_dir), reward_funcs=[recorded],
                           args=cfg, train_dataset=ds, processing_class=AutoTokenizer.from_pretrained(tiny_model_dir))
     trainer.train()

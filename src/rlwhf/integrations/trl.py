@@ -31,3 +31,19 @@ def make_honesty_reward(artifact: str | None = None) -> Callable[..., list[float
         return score_trainer_batch(reward, completions, **kwargs)
 
     return honesty_reward
+
+
+def restore_transformers_callbacks() -> None:
+    """Give transformers back its own default trainer callbacks.
+
+    Importing ms-swift's trainers (`swift.trainers.patcher`) swaps transformers' default flow, progress
+    and printer callbacks for ms-swift's, and ms-swift's flow callback reads `args.max_epochs`, a field
+    only ms-swift's arguments have: a TRL trainer built afterwards in the same process fails at the end
+    of its first epoch. Call this before building a TRL trainer in a process that may have imported
+    ms-swift (plan validation, the ms-swift reward plugin).
+    """
+    from transformers import trainer, trainer_callback
+
+    trainer.DEFAULT_CALLBACKS = [trainer_callback.DefaultFlowCallback]
+    trainer.DEFAULT_PROGRESS_CALLBACK = trainer_callback.ProgressCallback
+    trainer.PrinterCallback = trainer_callback.PrinterCallback

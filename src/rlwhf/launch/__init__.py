@@ -9,7 +9,6 @@ finished writes `stages/<name>.json`; running again with the same output dir ski
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
@@ -295,19 +294,3 @@ def _subsample(path: Path, limit: int, seed: int) -> None:
     rng = random.Random(seed)
     keep = sorted(rng.sample(range(len(rows)), limit))
     path.write_bytes(b"".join(rows[i] for i in keep))
-
-
-def environment_versions() -> dict:
-    """Versions of what the run used (never secrets: only package versions and the Python)."""
-    from importlib import metadata
-
-    from rlwhf import __version__
-
-    out = {"rlwhf": __version__, "python": sys.version.split()[0]}
-    for pkg in ("torch", "transformers", "trl", "peft", "ms-swift", "datasets"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    out["cpu_count"] = os.cpu_count()
-    return out

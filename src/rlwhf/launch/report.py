@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -29,53 +30,10 @@ def _delta(before: dict, after: dict) -> dict:
     return out
 
 
-def _trainer_log(train_dir: Path) -> list[dict]:
-    """Per-step rows of ms-swift's logging.jsonl (or the TRL backend's equivalent) under train_dir."""
-    rows = []
-    logs = sorted(Path(train_dir).rglob("logging.jsonl"), key=lambda p: p.stat().st_mtime)
-    for log in logs:
-        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if ("reward" in row or "loss" in row) and "train_runtime" not in row:
-                rows.append(row)
-    return rows
-
-
-def _plot_reward(rows: list[dict], path: Path) -> bool:
-    points = [(i + 1, r["reward"]) for i, r in enumerate(rows) if isinstance(r.get("reward"), (int, float))]
-    if not points:
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    xs, ys = zip(*points)
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.plot(xs, ys, lw=1, alpha=0.5, label="mean reward per step")
-    k = max(1, len(ys) // 20)
-    smooth = [sum(ys[max(0, i - k):i + 1]) / len(ys[max(0, i - k):i + 1]) for i in range(len(ys))]
-    ax.plot(xs, smooth, lw=2, label=f"moving mean ({k + 1} steps)")
-    ax.axhline(0, color="grey", lw=0.5)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("honesty reward (-2..2)")
-    ax.set_title("Honesty reward during training")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
-
-
 def _plot_before_after(before: dict, after: dict, path: Path) -> None:
-    import matplotlib
+    from rlwhf.telemetry.plots import load_pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = load_pyplot()
     groups = [("all", before, after)]
     for sub in ("answerable", "unanswerable"):
         if isinstance(before.get(sub), dict) and isinstance(after.get(sub), dict):
@@ -116,7 +74,8 @@ def _markdown(report: dict) -> str:
     for split, bb, aa in [("all", b, a)] + [(s, b.get(s, {}), a.get(s, {})) for s in ("answerable", "unanswerable")]:
         for k in HEADLINE:
             if k in aa:
-                change = aa[k] - bb[k] if isinstance(bb.get(k), (int, float)) else None
+                num = isinstance(bb.get(k), (int, float)) and isinstance(aa[k], (int, float))
+                change = aa[k] - bb[k] if num else None
                 lines.append(f"| {split} | {k} | {_fmt(bb.get(k))} | {_fmt(aa.get(k))} | {_fmt(change)} |")
         for k in BASELINE_KEYS:
             if k in aa:
@@ -144,20 +103,20 @@ def _markdown(report: dict) -> str:
 
 def write_report(out: Path, *, cfg, data, reward, plan, policy, trained, timings, wall_seconds) -> dict:
     """Write DIR/report.json, DIR/report.md and DIR/*.png; returns a small summary for the stage marker."""
-    from rlwhf.launch import environment_versions
+    from rlwhf.telemetry.versions import versions
 
     out = Path(out)
     before = _load(out / "eval_before" / "metrics.json")
     after = _load(out / "eval_after" / "metrics.json")
     plots = []
-    log_rows = _trainer_log(Path(trained.get("output_dir", out / "train")))
-    if _plot_reward(log_rows, out / "reward_curve.png"):
-        plots.append("reward_curve.png")
+    # The train stage already wrote the reward curve and memory trace from the trainer's own log and
+    # the sampled memory (rlwhf.telemetry); the report shows those same files.
     telemetry = Path(trained.get("telemetry_dir") or out / "train" / "telemetry")
-    for png in sorted(telemetry.glob("*memory*.png")):
-        shutil.copyfile(png, out / "memory_trace.png")
-        plots.append("memory_trace.png")
-        break
+    for name in ("reward_curve.png", "memory_trace.png"):
+        if (telemetry / name).is_file():
+            shutil.copyfile(telemetry / name, out / name)
+            plots.append(name)
+    summary = _load(telemetry / "summary.json") if (telemetry / "summary.json").is_file() else {}
     _plot_before_after(before, after, out / "before_after.png")
     plots.append("before_after.png")
     plan_doc = _load(plan["plan"])
@@ -171,9 +130,11 @@ def write_report(out: Path, *, cfg, data, reward, plan, policy, trained, timings
                  "command": plan_doc.get("command")},
         "policy": policy,
         "train": {"backend": trained.get("backend"), "final_model": trained.get("final_model"),
-                  "attempts": trained.get("attempts"), "steps_logged": len(log_rows),
-                  "reward_first": log_rows[0].get("reward") if log_rows else None,
-                  "reward_last": log_rows[-1].get("reward") if log_rows else None},
+                  "attempts": trained.get("attempts"), "global_step": trained.get("global_step"),
+                  "steps_logged": summary.get("steps_logged"), "reward_first": summary.get("reward_first"),
+                  "reward_last": summary.get("reward_last"), "peak_rss_mb": summary.get("peak_rss_mb"),
+                  "peak_gpu_mb": summary.get("peak_gpu_mb"), "wall_time_s": summary.get("wall_time_s"),
+                  "telemetry_dir": str(telemetry)},
         "reward_artifact": {"path": reward["artifact"],
                             "heldout_metrics": reward.get("metadata", {}).get("heldout_metrics")},
         "data": {"gate": data["gate"], "train_prompts": data["train_prompts"],
@@ -181,7 +142,7 @@ def write_report(out: Path, *, cfg, data, reward, plan, policy, trained, timings
         "warnings": data.get("warnings", []),
         "stage_seconds": timings,
         "wall_seconds": wall_seconds,
-        "versions": environment_versions(),
+        "versions": {**versions(), "cpu_count": os.cpu_count()},
         "config": cfg,
         "plots": plots,
     }

@@ -329,6 +329,9 @@ def run_trl(plan: dict, run_dir: str | Path, resume_from: str | None = None) -> 
     if algo == "grpo":
         names = _as_list(args.get("reward_funcs")) or ["rlwhf_honesty"]
         trainer_kwargs["reward_funcs"] = [resolve_reward(str(n)) for n in names]
+    from rlwhf.integrations.trl import restore_transformers_callbacks
+
+    restore_transformers_callbacks()  # the ms-swift plugin (or plan validation) may have imported swift
     trainer = TrainerCls(**trainer_kwargs)
 
     # Train.
