@@ -123,3 +123,15 @@ def test_n_truncates_and_streams_past_the_core_to_a_million_rows():
 def test_fingerprint_is_stable():
     assert synth.corpus_fingerprint(0) == synth.corpus_fingerprint(0)
     assert synth.corpus_fingerprint(0) != synth.corpus_fingerprint(1)
+
+
+def test_cli_prompts_only_writes_an_evaluation_prompts_file(tmp_path, capsys):
+    from rlwhf.cli.main import main
+
+    out = tmp_path / "heldout.jsonl"
+    assert main(["data", "synth", "--output", str(out), "--split", "heldout", "--prompts-only"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows == synth.prompts("heldout", seed=0)
+    assert len({r["prompt"] for r in rows}) == len(rows)
+    assert main(["data", "synth", "--output", str(out), "--prompts-only"]) == 2
+    assert "--prompts-only needs --split train or --split heldout" in capsys.readouterr().err

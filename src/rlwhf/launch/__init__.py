@@ -73,14 +73,28 @@ class LaunchConfig:
             raise RlwhfError(f"{self.eval_prompts}: no such file (--eval-prompts)")
 
 
-def _cli(*argv: str) -> None:
-    """Run one documented `rlwhf` command in-process; a non-zero exit stops the launch."""
+def _cli(*argv: str, ok: tuple[int, ...] = (0,)) -> int:
+    """Run one documented `rlwhf` command in-process; an exit status outside `ok` stops the launch."""
     from rlwhf.cli.main import main
 
     argv = [str(a) for a in argv]
-    rc = main(argv)
-    if rc not in (0, None):
+    rc = main(argv) or 0
+    if rc not in ok:
         raise RlwhfError(f"stage command failed (exit {rc}): rlwhf {' '.join(argv)}", exit_code=1)
+    return rc
+
+
+def _evaluate(*argv, out_dir: Path) -> dict:
+    """`rlwhf evaluate`; exit 1 means some rows could not be graded (they are in answers.jsonl with an
+    error status and metrics count the graded ones): the launch goes on and the report says so."""
+    rc = _cli("evaluate", *argv, "--output-dir", out_dir, ok=(0, 1))
+    result = {"metrics": str(out_dir / "metrics.json"), "warnings": []}
+    if rc == 1:
+        n = json.loads((out_dir / "metrics.json").read_text()).get("errors")
+        msg = f"{out_dir.name}: {n if n is not None else 'some'} rows could not be graded (see answers.jsonl)"
+        result["warnings"].append(msg)
+        print(f"warning: {msg}", file=sys.stderr)
+    return result
 
 
 class _Stages:
@@ -139,6 +153,9 @@ def launch(cfg: LaunchConfig) -> dict:
         warnings = []
         if cfg.dataset_path:
             _cli("data", "preprocess", "--input", cfg.dataset_path, "--output", raw, "--format", "rlwhf")
+            if _count_lines(raw) == 0:
+                raise RlwhfError(f"{cfg.dataset_path}: no usable rows (preprocess rejected every row; "
+                                 "the reasons, by line, are above)")
         else:
             _cli("data", "synth", "--output", raw, "--seed", cfg.seed, "--split", "train")
         clean = data_dir / "logs.clean.jsonl"
@@ -179,11 +196,7 @@ def launch(cfg: LaunchConfig) -> dict:
         if cfg.eval_prompts:
             shutil.copyfile(cfg.eval_prompts, prompts)
         else:
-            from rlwhf.data.synth import prompts as synth_prompts
-            from rlwhf.data.io import write_jsonl
-
-            rows = synth_prompts(split="heldout", seed=cfg.seed)
-            write_jsonl(prompts, rows)
+            _cli("data", "synth", "--output", prompts, "--seed", cfg.seed, "--split", "heldout", "--prompts-only")
         if cfg.eval_limit:
             _subsample(prompts, cfg.eval_limit, cfg.seed)
         result["heldout_prompts"] = str(prompts)
@@ -224,8 +237,15 @@ def launch(cfg: LaunchConfig) -> dict:
                 "--dataset", dataset, "--output", plan_path, "--output-dir", out / "train"]
         if cfg.algo == "grpo":
             argv += ["--reward-artifact", reward["artifact"]]
-        steps = cfg.max_steps or _budget_steps(cfg, preset, data["train_prompts"])
+        steps = cfg.max_steps or _budget_steps(cfg, preset, profile)
         argv += ["--set", f"max_steps={steps}", "--set", f"seed={cfg.seed}"]
+        if cfg.algo == "grpo":
+            # A step takes batch / num_generations prompts; with fewer prompts than that the trainer's
+            # sampler yields no batch at all, so a tiny dataset gets a batch that holds all of it.
+            section = preset["grpo"]
+            gens = int(section["num_generations"])
+            if data["train_prompts"] * gens < int(section["per_device_train_batch_size"]):
+                argv += ["--set", f"per_device_train_batch_size={data['train_prompts'] * gens}"]
         _cli(*argv)
         _cli("plan", "--validate", plan_path)
         return {"plan": str(plan_path), "profile": profile, "why": why, "max_steps": steps,
@@ -235,10 +255,8 @@ def launch(cfg: LaunchConfig) -> dict:
 
     # 5. evaluation before: the warm-start policy's answers are the honesty baseline.
     before_dir = out / "eval_before"
-    stages.run(5, "eval_before", lambda: (
-        _cli("evaluate", "--model", policy["model"], "--prompts", data["heldout_prompts"],
-             "--output-dir", before_dir),
-        {"metrics": str(before_dir / "metrics.json")})[1], key)
+    eval_before = stages.run(5, "eval_before", lambda: _evaluate(
+        "--model", policy["model"], "--prompts", data["heldout_prompts"], out_dir=before_dir), key)
 
     # 6. train: the plan's command (ms-swift) or TRL in-process, with supervision and telemetry.
     def stage_train():
@@ -249,24 +267,27 @@ def launch(cfg: LaunchConfig) -> dict:
             import importlib.util
 
             backend = "swift" if importlib.util.find_spec("swift") else "trl"
-        result = train(TrainConfig(plan=plan["plan"], backend=backend, resume=True))
+        # Resume a train stage that was cut off; never continue the checkpoints of another run
+        # (--fresh, or a finished train stage with other inputs).
+        resume = not cfg.fresh and stages.done("train") is None
+        result = train(TrainConfig(plan=plan["plan"], backend=backend, resume=resume))
         return {**{k: (str(v) if isinstance(v, Path) else v) for k, v in result.items()}, "backend": backend}
 
     trained = stages.run(6, "train", stage_train, key)
 
     # 7. evaluation after, against the baseline answers (prudence / over-conservativeness).
     after_dir = out / "eval_after"
-    stages.run(7, "eval_after", lambda: (
-        _cli("evaluate", "--model", trained["final_model"], "--prompts", data["heldout_prompts"],
-             "--output-dir", after_dir, "--baseline", before_dir / "answers.jsonl"),
-        {"metrics": str(after_dir / "metrics.json")})[1], key)
+    eval_after = stages.run(7, "eval_after", lambda: _evaluate(
+        "--model", trained["final_model"], "--prompts", data["heldout_prompts"],
+        "--baseline", before_dir / "answers.jsonl", out_dir=after_dir), key)
 
     # 8. report.
     from rlwhf.launch.report import write_report
 
     def stage_report():
+        warnings = data.get("warnings", []) + eval_before.get("warnings", []) + eval_after.get("warnings", [])
         return write_report(out, cfg=asdict(cfg), data=data, reward=reward, plan=plan, policy=policy,
-                            trained=trained, timings=dict(stages.timings),
+                            trained=trained, warnings=warnings, timings=dict(stages.timings),
                             wall_seconds=round(time.monotonic() - t_start, 2))
 
     stages.run(8, "report", stage_report, {**key, "_t": time.time()})
@@ -274,13 +295,14 @@ def launch(cfg: LaunchConfig) -> dict:
     return report
 
 
-def _budget_steps(cfg: LaunchConfig, preset: dict, n_prompts: int) -> int:
-    """The preset's steps for the algorithm, capped so a small budget stays small."""
-    section = preset.get(cfg.algo, {})
-    steps = int(section.get("max_steps", 100))
-    per_step = float(preset.get("launch", {}).get("cpu_seconds_per_step", 0.6))
-    reserve = float(preset.get("launch", {}).get("cpu_reserved_seconds", 420))
-    affordable = int(max(1.0, (cfg.max_minutes * 60 - reserve) / per_step))
+def _budget_steps(cfg: LaunchConfig, preset: dict, profile: str) -> int:
+    """The preset's steps for the algorithm; on a CPU capped so the whole loop fits --max-minutes."""
+    steps = int(preset[cfg.algo]["max_steps"])
+    if profile != "cpu":
+        return steps
+    budget = preset["launch"]
+    affordable = int((cfg.max_minutes * 60 - float(budget["cpu_reserved_seconds"]))
+                     / float(budget["cpu_seconds_per_step"]))
     return max(1, min(steps, affordable))
 
 

@@ -101,7 +101,8 @@ def _markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(out: Path, *, cfg, data, reward, plan, policy, trained, timings, wall_seconds) -> dict:
+def write_report(out: Path, *, cfg, data, reward, plan, policy, trained, warnings, timings,
+                 wall_seconds) -> dict:
     """Write DIR/report.json, DIR/report.md and DIR/*.png; returns a small summary for the stage marker."""
     from rlwhf.telemetry.versions import versions
 
@@ -139,7 +140,7 @@ def write_report(out: Path, *, cfg, data, reward, plan, policy, trained, timings
                             "heldout_metrics": reward.get("metadata", {}).get("heldout_metrics")},
         "data": {"gate": data["gate"], "train_prompts": data["train_prompts"],
                  "heldout_n": data["heldout_n"], "dpo_pairs": data.get("dpo_pairs")},
-        "warnings": data.get("warnings", []),
+        "warnings": warnings,
         "stage_seconds": timings,
         "wall_seconds": wall_seconds,
         "versions": {**versions(), "cpu_count": os.cpu_count()},
