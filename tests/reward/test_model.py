@@ -105,6 +105,19 @@ def test_tiny_logs_train_on_everything(tmp_path):
     logs.write_text('{"prompt": "Q?", "answer": "I don\'t know.", "reward": 0}\n')
     meta = build(logs, tmp_path / "out")
     assert meta["train_rows"] == 1 and meta["heldout_rows"] == 0
+    assert meta["heldout_metrics"]["judge_with_reference"] == {"n": 0, "spearman": None, "exact": None,
+                                                               "within1": None}
+
+
+def test_logs_of_one_split_still_hold_prompts_out(tmp_path, synth_logs):
+    """Rows all marked split=train (the launch's training logs) get a hash-chosen held-out share."""
+    rows = [json.loads(line) for line in synth_logs.read_text().splitlines()]
+    train_only = [r for r in rows if r["metadata"]["split"] == "train"]
+    logs = tmp_path / "train.jsonl"
+    logs.write_text("".join(json.dumps(r) + "\n" for r in train_only))
+    meta = build(logs, tmp_path / "out")
+    assert meta["rows"] == len(train_only) and 0.05 < meta["heldout_rows"] / meta["rows"] < 0.15
+    assert meta["heldout_metrics"]["judge_with_reference"]["exact"] >= 0.9
 
 
 def test_metrics():

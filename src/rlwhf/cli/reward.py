@@ -64,6 +64,9 @@ def _build(args) -> int:
     m = meta["heldout_metrics"]
     lm, jm = m["learned_without_reference"], m["judge_with_reference"]
     print(f"wrote {meta['artifact']} ({meta['train_rows']} training rows, {meta['heldout_rows']} held out)")
+    if not jm["n"]:
+        print("no held-out rows (too few prompts to spare): no held-out metrics")
+        return 0
     print(f"held-out judge with references: spearman {jm['spearman']}, exact {jm['exact']}, within-1 {jm['within1']}")
     print(f"held-out learned model without: spearman {lm['spearman']}, exact {lm['exact']}, within-1 {lm['within1']}")
     return 0

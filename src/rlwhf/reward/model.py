@@ -193,7 +193,7 @@ def grade_metrics(gold: Sequence[int], scores: Sequence[float], grades: Sequence
     """Spearman of scores vs gold, exact and within-1 accuracy of grades."""
     n = len(gold)
     if n == 0:
-        return {"n": 0, "spearman": 0.0, "exact": 0.0, "within1": 0.0}
+        return {"n": 0, "spearman": None, "exact": None, "within1": None}  # nothing measured
     return {
         "n": n,
         "spearman": round(spearman(list(scores), list(gold)), 4),
@@ -362,8 +362,8 @@ def _graded_rows(path: Path) -> Iterable[tuple[int, dict]]:
                            else None}
 
 
-def _is_heldout(row: dict, fraction: float) -> bool:
-    if row["split"] in ("train", "heldout"):
+def _is_heldout(row: dict, fraction: float, use_split: bool) -> bool:
+    if use_split and row["split"] in ("train", "heldout"):
         return row["split"] == "heldout"
     # By prompt, so no question is seen on both sides.
     return zlib.crc32(row["prompt"].encode("utf-8")) % 1000 < fraction * 1000
@@ -384,8 +384,11 @@ def build(dataset: str | Path, output_dir: str | Path, cfg: TrainConfig | None =
         raise RlwhfError(f"{dataset}: no graded rows to learn from")
     judge = Judge()
     train_ex, held = [], []
+    # metadata.split decides when the logs mark some rows held out; logs of one split only (the launch
+    # trains on the synth train split) get a hash-chosen share of their prompts held out instead.
+    use_split = any(r["split"] == "heldout" for r in rows)
     for r in rows:
-        (held if _is_heldout(r, cfg.heldout_fraction) else train_ex).append(r)
+        (held if _is_heldout(r, cfg.heldout_fraction, use_split) else train_ex).append(r)
     if not train_ex:  # too few prompts to spare any: train on all, report no held-out figures
         train_ex, held = held, []
     examples = [(hash_features(feature_names(judge, r["prompt"], r["answer"]), cfg.dim_bits), r["reward"])
