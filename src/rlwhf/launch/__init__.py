@@ -8,6 +8,7 @@ finished writes `stages/<name>.json`; running again with the same output dir ski
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sys
@@ -143,7 +144,9 @@ def launch(cfg: LaunchConfig) -> dict:
     preset = load_preset()
     stages = _Stages(out, cfg.fresh)
     t_start = time.monotonic()
+    # A stage is redone when its inputs change: the launch options and the preset's numbers.
     key = {k: v for k, v in asdict(cfg).items() if k not in ("fresh", "output_dir")}
+    key["preset_sha256"] = hashlib.sha256(json.dumps(preset, sort_keys=True, default=str).encode()).hexdigest()
     data_dir = out / "data"
 
     # 1. data: the logs (or the built-in corpus) through the gate, then into ms-swift's row format.
