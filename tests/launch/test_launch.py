@@ -103,3 +103,17 @@ def test_a_file_with_no_valid_row_stops_at_the_gate(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{bad}:1: empty prompt" in err and f"{bad}:2:" in err
     assert f"{bad}: no usable rows" in err and "Traceback" not in err
+
+
+def test_rows_left_out_are_report_warnings(tiny_model_dir, tmp_path):
+    """Two usable rows of four: the run goes on, and the report says what was left out and why."""
+    logs = tmp_path / "mixed.jsonl"
+    logs.write_text(SAMPLE.read_text().splitlines()[0] + "\n" + "not json\n"
+                    + '{"prompt": "Q?", "answer": "A", "reward": 7}\n' + SAMPLE.read_text().splitlines()[1] + "\n")
+    out = tmp_path / "run"
+    assert main(["launch", "--dataset_path", str(logs), "--output_dir", str(out), "--model", str(tiny_model_dir),
+                 "--max-steps", "1", "--eval-limit", "4"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    left_out = [w for w in report["warnings"] if "left out" in w]
+    assert len(left_out) == 1 and left_out[0].startswith(f"2 of 4 rows of {logs}")
+    assert report["data"]["train_prompts"] == 2

@@ -155,10 +155,18 @@ def launch(cfg: LaunchConfig) -> dict:
         raw = data_dir / "logs.jsonl"
         warnings = []
         if cfg.dataset_path:
-            _cli("data", "preprocess", "--input", cfg.dataset_path, "--output", raw, "--format", "rlwhf")
+            from rlwhf.data import PreprocessConfig, preprocess
+
+            # the library call behind `rlwhf data preprocess`, for its counts
+            summary = preprocess(PreprocessConfig(input=[cfg.dataset_path], output=str(raw), format="rlwhf"))
             if _count_lines(raw) == 0:
                 raise RlwhfError(f"{cfg.dataset_path}: no usable rows (preprocess rejected every row; "
                                  "the reasons, by line, are above)")
+            if summary.get("invalid"):
+                msg = (f"{summary['invalid']} of {summary['read']} rows of {cfg.dataset_path} could not be read "
+                       f"as honesty tuples and were left out (reasons: {summary.get('reasons')}; lines above)")
+                warnings.append(msg)
+                print(f"warning: {msg}", file=sys.stderr)
         else:
             _cli("data", "synth", "--output", raw, "--seed", cfg.seed, "--split", "train")
         clean = data_dir / "logs.clean.jsonl"
@@ -172,6 +180,11 @@ def launch(cfg: LaunchConfig) -> dict:
         if gate["valid"] == 0:
             raise RlwhfError(f"{cfg.dataset_path or raw}: no valid rows passed the gate "
                              f"(see {data_dir / 'logs.quarantine.jsonl'})")
+        if gate["invalid"]:
+            msg = (f"{gate['invalid']} of {gate['total']} rows failed the gate and were left out "
+                   f"(reasons: {gate['reasons']}; rows in {data_dir / 'logs.quarantine.jsonl'})")
+            warnings.append(msg)
+            print(f"warning: {msg}", file=sys.stderr)
         train_rows = clean
         if cfg.dataset_path and cfg.top_up_synth:
             synth = data_dir / "synth_train.jsonl"
@@ -195,6 +208,9 @@ def launch(cfg: LaunchConfig) -> dict:
             _cli("data", "pairs", "--input", train_rows, "--output", pairs)
             result["dpo_dataset"] = str(pairs)
             result["dpo_pairs"] = _count_lines(pairs)
+            if not result["dpo_pairs"]:
+                raise RlwhfError(f"{cfg.dataset_path or raw}: no DPO pairs (each prompt needs two answers whose "
+                                 "grades differ by at least the minimum margin)")
         prompts = data_dir / "heldout_prompts.jsonl"
         if cfg.eval_prompts:
             shutil.copyfile(cfg.eval_prompts, prompts)
