@@ -117,3 +117,14 @@ def test_rows_left_out_are_report_warnings(tiny_model_dir, tmp_path):
     left_out = [w for w in report["warnings"] if "left out" in w]
     assert len(left_out) == 1 and left_out[0].startswith(f"2 of 4 rows of {logs}")
     assert report["data"]["train_prompts"] == 2
+
+
+def test_dpo_launch(tiny_model_dir, tmp_path):
+    """--algo dpo: pairs from the logs, a DPO plan ms-swift validates, two DPO steps, the same report."""
+    out = tmp_path / "dpo"
+    assert main(["launch", "--algo", "dpo", "--output_dir", str(out), "--model", str(tiny_model_dir),
+                 "--max-steps", "2", "--eval-limit", "8"]) == 0
+    report = _check_report(out, steps=2)
+    assert report["algo"] == "dpo" and report["data"]["dpo_pairs"] > 1000
+    assert "--rlhf_type dpo" in " ".join(report["plan"]["command"])
+    assert "rlwhf_honesty" not in " ".join(report["plan"]["command"])  # DPO learns from pairs, not a reward
