@@ -5,6 +5,7 @@ the held-out prompts, split into easy answerable, the hard slice (sums the warm 
 unanswerable, against issue 7's targets, plus the wall time of each stage.
 
     python benchmarks/policy_recipe.py --workdir /tmp/recipe [--steps 150] [--set learning_rate=1e-4 ...]
+        [--policy hidden_size=192 --policy intermediate_size=576 ...]
 
 GRPO arguments: the preset's `grpo` block (configs/transformer-lab/grpo_config.yaml) and its `cpu`
 profile, overridden by --set KEY=VALUE; the reward is the project's ms-swift plugin (rlwhf_honesty,
@@ -85,6 +86,8 @@ def main() -> int:
     ap.add_argument("--sft-steps", type=int, default=None, help="tiny policy SFT steps (default: its own)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads for SFT, GRPO and eval (0 = default)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a swift rlhf arg")
+    ap.add_argument("--policy", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a TinyPolicyConfig field (hidden_size=192, sft_steps=1200, ...)")
     opts = ap.parse_args()
 
     from rlwhf.data.synth import prompts
@@ -101,6 +104,9 @@ def main() -> int:
     cfg = TinyPolicyConfig(seed=opts.seed, threads=opts.threads)
     if opts.sft_steps is not None:
         cfg.sft_steps = opts.sft_steps
+    for kv in opts.policy:
+        key, value = kv.split("=", 1)
+        setattr(cfg, key, type(getattr(cfg, key))(value))
     policy = build_tiny(work / "policy", cfg)
     wall["policy (SFT)" + (" [cache]" if policy["cached"] else "")] = time.perf_counter() - t
 

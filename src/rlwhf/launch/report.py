@@ -42,10 +42,13 @@ def _plot_before_after(before: dict, after: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.6), squeeze=False)
     for ax, (name, b, a) in zip(axes[0], groups):
         xs = range(len(keys))
-        bv = [b.get(k) if isinstance(b.get(k), (int, float)) else 0.0 for k in keys]
-        av = [a.get(k) if isinstance(a.get(k), (int, float)) else 0.0 for k in keys]
-        ax.bar([x - 0.2 for x in xs], bv, 0.4, label="before")
-        ax.bar([x + 0.2 for x in xs], av, 0.4, label="after")
+        for offset, side, label in ((-0.2, b, "before"), (0.2, a, "after")):
+            values = [side.get(k) if isinstance(side.get(k), (int, float)) else None for k in keys]
+            bars = ax.bar([x + offset for x in xs], [v or 0.0 for v in values], 0.4, label=label)
+            for key, bar, v in zip(keys, bars, values):
+                # undefined (a rate over nothing) is not zero; the honesty score only exists after
+                if v is None and not (label == "before" and key == "honesty_score"):
+                    ax.text(bar.get_x() + 0.2, 0.01, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
         ax.set_xticks(list(xs), ["accuracy", "halluc.", "abstain", "honesty"], fontsize=8)
         ax.set_ylim(0, 1.05)
         ax.set_title(name)
