@@ -85,6 +85,12 @@ def _cli(*argv: str, ok: tuple[int, ...] = (0,)) -> int:
     return rc
 
 
+def _warn(warnings: list[str], msg: str) -> None:
+    """A warning for the report, shown as it happens."""
+    warnings.append(msg)
+    print(f"warning: {msg}", file=sys.stderr, flush=True)
+
+
 def _evaluate(*argv, out_dir: Path) -> dict:
     """`rlwhf evaluate`; exit 1 means some rows could not be graded (they are in answers.jsonl with an
     error status and metrics count the graded ones): the launch goes on and the report says so."""
@@ -92,9 +98,8 @@ def _evaluate(*argv, out_dir: Path) -> dict:
     result = {"metrics": str(out_dir / "metrics.json"), "warnings": []}
     if rc == 1:
         n = json.loads((out_dir / "metrics.json").read_text()).get("errors")
-        msg = f"{out_dir.name}: {n if n is not None else 'some'} rows could not be graded (see answers.jsonl)"
-        result["warnings"].append(msg)
-        print(f"warning: {msg}", file=sys.stderr)
+        _warn(result["warnings"],
+              f"{out_dir.name}: {n if n is not None else 'some'} rows could not be graded (see answers.jsonl)")
     return result
 
 
@@ -163,28 +168,21 @@ def launch(cfg: LaunchConfig) -> dict:
                 raise RlwhfError(f"{cfg.dataset_path}: no usable rows (preprocess rejected every row; "
                                  "the reasons, by line, are above)")
             if summary.get("invalid"):
-                msg = (f"{summary['invalid']} of {summary['read']} rows of {cfg.dataset_path} could not be read "
-                       f"as honesty tuples and were left out (reasons: {summary.get('reasons')}; lines above)")
-                warnings.append(msg)
-                print(f"warning: {msg}", file=sys.stderr)
+                _warn(warnings, f"{summary['invalid']} of {summary['read']} rows of {cfg.dataset_path} could not "
+                                f"be read as honesty tuples and were left out (reasons: {summary.get('reasons')}; "
+                                "lines above)")
         else:
             _cli("data", "synth", "--output", raw, "--seed", cfg.seed, "--split", "train")
         clean = data_dir / "logs.clean.jsonl"
-        from rlwhf.cli.main import main
-
-        rc = main(["data", "gate", str(raw), "--clean", str(clean), "--quarantine",
-                   str(data_dir / "logs.quarantine.jsonl"), "--report", str(data_dir / "gate_report.json")])
-        if rc == 2:
-            raise RlwhfError(f"{raw}: the data gate could not read the logs")
+        _cli("data", "gate", raw, "--clean", clean, "--quarantine", data_dir / "logs.quarantine.jsonl",
+             "--report", data_dir / "gate_report.json", ok=(0, 1))  # 1: some rows invalid, outputs written
         gate = json.loads((data_dir / "gate_report.json").read_text())
         if gate["valid"] == 0:
             raise RlwhfError(f"{cfg.dataset_path or raw}: no valid rows passed the gate "
                              f"(see {data_dir / 'logs.quarantine.jsonl'})")
         if gate["invalid"]:
-            msg = (f"{gate['invalid']} of {gate['total']} rows failed the gate and were left out "
-                   f"(reasons: {gate['reasons']}; rows in {data_dir / 'logs.quarantine.jsonl'})")
-            warnings.append(msg)
-            print(f"warning: {msg}", file=sys.stderr)
+            _warn(warnings, f"{gate['invalid']} of {gate['total']} rows failed the gate and were left out "
+                            f"(reasons: {gate['reasons']}; rows in {data_dir / 'logs.quarantine.jsonl'})")
         train_rows = clean
         if cfg.dataset_path and cfg.top_up_synth:
             synth = data_dir / "synth_train.jsonl"
@@ -197,10 +195,8 @@ def launch(cfg: LaunchConfig) -> dict:
         _cli("data", "preprocess", "--input", train_rows, "--output", grpo, "--format", "swift-grpo")
         n_prompts = _count_lines(grpo)
         if n_prompts < TINY_DATA_ROWS:
-            msg = (f"only {n_prompts} training prompts: this run is a smoke test, not a result"
-                   + ("" if cfg.top_up_synth else "; add --top-up-synth to add the built-in prompts"))
-            warnings.append(msg)
-            print(f"warning: {msg}", file=sys.stderr)
+            _warn(warnings, f"only {n_prompts} training prompts: this run is a smoke test, not a result"
+                            + ("" if cfg.top_up_synth else "; add --top-up-synth to add the built-in prompts"))
         result = {"logs": str(raw), "clean": str(clean), "gate": gate, "train_rows": str(train_rows),
                   "grpo_dataset": str(grpo), "train_prompts": n_prompts, "warnings": warnings}
         if cfg.algo == "dpo":
