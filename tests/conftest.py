@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
+from _teacher_server import FlakyServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -43,3 +45,43 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny_model") / "policy"
     cfg = TinyModelConfig(vocab_size=512, hidden_size=64, num_hidden_layers=2, intermediate_size=128)
     return build_untrained(out, texts, cfg)
+
+
+# -- the loopback teacher (tests/_teacher_server.py) and what the teacher tests share -----------------
+
+
+@pytest.fixture
+def flaky_server():
+    with FlakyServer() as server:
+        yield server
+
+
+@pytest.fixture
+def recorded_sleeps(monkeypatch):
+    """Back-off delays the client asked for, without waiting them out."""
+    import rlwhf.teacher.client as online
+
+    delays: list[float] = []
+    monkeypatch.setattr(online, "_sleep", delays.append)
+    return delays
+
+
+class FakeJudgement(NamedTuple):
+    grade: int
+    verdict: str
+    feedback: str
+
+
+def _fake_judge(prompt, completion, reference=None, answerable=None):
+    text = completion.lower()
+    if "don't know" in text or "cannot be known" in text or "nobody can know" in text:
+        return FakeJudgement(0, "abstained", "abstained")
+    if answerable is not False and reference and reference.lower() in text:
+        return FakeJudgement(2, "correct", "matches the reference")
+    return FakeJudgement(-2, "incorrect", "does not match")
+
+
+@pytest.fixture
+def fake_judge():
+    """A minimal judge with rlwhf.reward.judge's signature: tests the teacher plumbing, not the rubric."""
+    return _fake_judge

@@ -6,7 +6,7 @@ import pytest
 
 from rlwhf.errors import RlwhfError
 from rlwhf.evaluate.dpo import dpo_delta, export_pairs
-from rlwhf.evaluate.search import BM25Index, tokenize
+from rlwhf.teacher.search import BM25Index, tokenize
 
 PASSAGES = [
     {"id": "fr", "text": "Paris is the capital and largest city of France."},

@@ -306,3 +306,19 @@ def write_json(path: str | Path, obj: Any) -> None:
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, target)
+
+
+def iter_objects(path: str | Path, what: str = "row") -> Iterator[tuple[str, dict]]:
+    """("file:line", object) for each non-blank line; anything but a JSON object is an RlwhfError."""
+    from rlwhf.data.schema import RowError
+
+    with open_input(path) as fh:
+        for lineno, raw, terminated in iter_lines(fh):
+            where = f"{path}:{lineno}"
+            try:
+                obj = parse_line(raw, terminated)
+            except RowError as err:
+                raise RlwhfError(f"{where}: {err}") from None
+            if not isinstance(obj, dict):
+                raise RlwhfError(f"{where}: a {what} must be a JSON object")
+            yield where, obj

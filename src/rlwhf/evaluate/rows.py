@@ -10,6 +10,7 @@ import hashlib
 from pathlib import Path
 from typing import Iterator
 
+from rlwhf.data.io import iter_objects
 from rlwhf.errors import RlwhfError
 
 ANSWER_FIELDS = ("answer", "completion", "response", "student_answer")
@@ -18,23 +19,6 @@ VERDICTS = ("correct", "incorrect", "abstained", "error")
 # What an earlier evaluation added to a row: regrading an answers.jsonl starts from the answer alone.
 STALE_FIELDS = ("grade", "verdict", "feedback", "status", "error", "context", "dpo_delta",
                 "preferred_grade", "preferred_verdict", "preferred_feedback", "preferred_status", "preferred_error")
-
-
-def iter_objects(path: str | Path, what: str = "row") -> Iterator[tuple[str, dict]]:
-    """("file:line", object) for each non-blank line; anything but a JSON object is an RlwhfError."""
-    from rlwhf.data.io import iter_lines, open_input, parse_line
-    from rlwhf.data.schema import RowError
-
-    with open_input(path) as fh:
-        for lineno, raw, terminated in iter_lines(fh):
-            where = f"{path}:{lineno}"
-            try:
-                obj = parse_line(raw, terminated)
-            except RowError as err:
-                raise RlwhfError(f"{where}: {err}") from None
-            if not isinstance(obj, dict):
-                raise RlwhfError(f"{where}: a {what} must be a JSON object")
-            yield where, obj
 
 
 def _first(obj: dict, names: tuple[str, ...]):
@@ -92,18 +76,3 @@ def read_graded(path: str | Path) -> list[dict]:
     if not rows:
         raise RlwhfError(f"{path}: the baseline has no rows")
     return rows
-
-
-def read_passages(path: str | Path) -> list[dict]:
-    """Search corpus rows {"id" (default "file:line"), "text", "title" (optional)}."""
-    passages = []
-    for where, obj in iter_objects(path, "passage"):
-        if not isinstance(obj.get("text"), str) or not obj["text"].strip():
-            raise RlwhfError(f"{where}: a passage needs a non-empty string 'text'")
-        passage = {"id": str(obj.get("id", f"{Path(path).name}:{where.rsplit(':', 1)[1]}")), "text": obj["text"]}
-        if isinstance(obj.get("title"), str):
-            passage["title"] = obj["title"]
-        passages.append(passage)
-    if not passages:
-        raise RlwhfError(f"{path}: the search corpus has no passages")
-    return passages

@@ -17,7 +17,8 @@ from rlwhf.errors import RlwhfError
 from rlwhf.evaluate.dpo import dpo_delta, export_pairs, preferred_of
 from rlwhf.evaluate.metrics import compute_metrics
 from rlwhf.evaluate.rows import read_graded, read_rows
-from rlwhf.evaluate.teachers import GradeRequest, make_teacher
+from rlwhf.evaluate.teachers import make_teacher
+from rlwhf.teacher.base import GradeRequest
 
 
 @dataclass
@@ -126,7 +127,7 @@ def evaluate(cfg: EvaluateConfig) -> dict:
     rows = read_rows(cfg.answers or cfg.prompts, need_answer=bool(cfg.answers), limit=cfg.limit)
     index = None
     if cfg.search_corpus:
-        from rlwhf.evaluate.search import BM25Index
+        from rlwhf.teacher.search import BM25Index
 
         index = BM25Index.from_jsonl(cfg.search_corpus)
     teacher = make_teacher(cfg)  # a missing API key fails here, not after a generation pass

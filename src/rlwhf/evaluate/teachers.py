@@ -1,9 +1,8 @@
 """Teachers grade answers on the rubric behind one interface: `grade_many(requests) -> results`.
 
-- `offline` (default): the rubric judge `rlwhf.reward.judge` against the references;
-  no network.
+- `offline` (default): the rubric judge `rlwhf.reward.judge` against the references; no network.
 - `openai`: any OpenAI-compatible chat-completions endpoint (xAI Grok, OpenAI, Ollama, vLLM), see
-  `rlwhf.evaluate.online`.
+  `rlwhf.teacher.client`.
 
 A dotted path `package.module:Class` names any other teacher (built with the EvaluateConfig).
 """
@@ -11,50 +10,10 @@ A dotted path `package.module:Class` names any other teacher (built with the Eva
 from __future__ import annotations
 
 import importlib
-from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from rlwhf.errors import RlwhfError
-from rlwhf.evaluate.rubric import GRADE_VERDICT
-
-
-@dataclass
-class GradeRequest:
-    prompt: str
-    answer: str
-    reference: str | None = None
-    answerable: bool | None = None
-    context: list[dict] = field(default_factory=list)  # search passages {"id", "text", "score"}
-
-
-@dataclass
-class GradeResult:
-    grade: int | None
-    verdict: str  # correct | incorrect | abstained | error
-    feedback: str
-    status: str = "graded"  # graded | error
-    error: str | None = None
-    attempts: int = 0  # HTTP requests spent on this row (0 offline or from the cache)
-    cached: bool = False
-
-    @classmethod
-    def failed(cls, message: str, attempts: int = 0) -> "GradeResult":
-        return cls(grade=None, verdict="error", feedback="", status="error", error=message, attempts=attempts)
-
-    def to_cache(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k not in ("attempts", "cached")}
-
-
-def checked(grade: int, verdict: str, feedback: str) -> GradeResult:
-    """A GradeResult from a teacher's (grade, verdict, feedback), refusing values off the rubric."""
-    if isinstance(grade, bool) or grade not in GRADE_VERDICT:
-        raise ValueError(f"grade must be an integer in -2..2, got {grade!r}")
-    if verdict not in ("correct", "incorrect", "abstained"):
-        raise ValueError(f"verdict must be correct|incorrect|abstained, got {verdict!r}")
-    return GradeResult(grade=int(grade), verdict=verdict, feedback=str(feedback or ""))
-
-
-OnResult = Callable[[int, GradeResult], None]
+from rlwhf.teacher.base import GradeRequest, GradeResult, OnResult, checked
 
 
 class OfflineTeacher:
@@ -110,7 +69,7 @@ def _offline(cfg) -> OfflineTeacher:
 
 
 def _openai(cfg):
-    from rlwhf.evaluate.online import OnlineTeacher
+    from rlwhf.teacher.client import OnlineTeacher
 
     return OnlineTeacher.from_config(cfg)
 

@@ -10,6 +10,9 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from rlwhf.data.io import iter_objects
+from rlwhf.errors import RlwhfError
+
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 # Words that match everything carry no evidence; a short list keeps scores readable.
@@ -55,9 +58,7 @@ class BM25Index:
 
     @classmethod
     def from_jsonl(cls, path: str | Path) -> "BM25Index":
-        """An index over a JSONL corpus of passages (see `rlwhf.evaluate.rows.read_passages`)."""
-        from rlwhf.evaluate.rows import read_passages
-
+        """An index over a JSONL corpus of passages (see `read_passages`)."""
         return cls(read_passages(path))
 
     def search(self, query: str, k: int = 3) -> list[dict]:
@@ -74,3 +75,18 @@ class BM25Index:
         best = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
         return [{"id": self.passages[i]["id"], "text": self.passages[i]["text"], "score": round(s, 4)}
                 for i, s in best]
+
+
+def read_passages(path: str | Path) -> list[dict]:
+    """Search corpus rows {"id" (default "file:line"), "text", "title" (optional)}."""
+    passages = []
+    for where, obj in iter_objects(path, "passage"):
+        if not isinstance(obj.get("text"), str) or not obj["text"].strip():
+            raise RlwhfError(f"{where}: a passage needs a non-empty string 'text'")
+        passage = {"id": str(obj.get("id", f"{Path(path).name}:{where.rsplit(':', 1)[1]}")), "text": obj["text"]}
+        if isinstance(obj.get("title"), str):
+            passage["title"] = obj["title"]
+        passages.append(passage)
+    if not passages:
+        raise RlwhfError(f"{path}: the search corpus has no passages")
+    return passages

@@ -3,7 +3,7 @@
 import pytest
 
 from rlwhf.errors import RlwhfError
-from rlwhf.evaluate.rubric import ReplyError, load_rubric, parse_reply
+from rlwhf.teacher.prompt import ReplyError, load_rubric, parse_reply
 
 
 def test_default_rubric_loads_with_version_and_renders_every_field():

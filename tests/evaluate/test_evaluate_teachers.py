@@ -4,7 +4,8 @@ import json
 from pathlib import Path
 
 from rlwhf.cli.main import main
-from rlwhf.evaluate.teachers import GradeRequest, OfflineTeacher
+from rlwhf.evaluate.teachers import OfflineTeacher
+from rlwhf.teacher.base import GradeRequest
 
 
 def test_offline_teacher_passes_reference_and_answerable_and_reports_each_row(fake_judge):

@@ -5,12 +5,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from _evaluate_server import SCRIPTS, FlakyServer, expected_grade
+from _teacher_server import SCRIPTS, FlakyServer, expected_grade
 
 from rlwhf.cli.main import main
 from rlwhf.errors import RlwhfError
-from rlwhf.evaluate.online import OnlineTeacher, parse_retry_after
-from rlwhf.evaluate.teachers import GradeRequest
+from rlwhf.teacher.client import OnlineTeacher, parse_retry_after
+from rlwhf.teacher.base import GradeRequest
 
 KEY = "sk-rlwhf-test-SECRET-4711"
 

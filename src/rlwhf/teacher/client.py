@@ -1,12 +1,12 @@
-"""The online teacher: an OpenAI-compatible chat-completions endpoint, stdlib only (urllib + threads).
+"""OpenAI-compatible chat-completions, stdlib only (urllib + threads): `ChatClient` and the rubric teacher.
 
 Reliability, in order of what happens to one row:
 1. the SQLite cache (teacher model, rubric version, prompt, answer, reference, passages) answers it
    if it can: a restarted run re-asks nothing it has;
 2. else a worker (at most `concurrency` at once) POSTs the rubric prompt; timeouts, connection errors,
    429 and 5xx (and a 200 whose body is not a chat completion) are retried up to `max_retries` times
-   after `min(backoff_max, backoff_base * 2**attempt) * (1 + U[0, 1))` seconds, or after Retry-After
-   (capped at `backoff_max`) when a 429/503 sends it;
+   after `min(backoff_max, backoff_base * 2**attempt) * (1 + U[0, 1))` seconds, or after retry-after-ms /
+   Retry-After (capped at `backoff_max`) when a 429/5xx sends it;
 3. a reply that is not the rubric's JSON is re-asked once with a reminder, then the row is an error;
 4. other 4xx are errors at once (they will not get better by retrying).
 Graded rows and unparseable replies are cached (a deterministic teacher would repeat them); transport
@@ -31,11 +31,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
 
 from rlwhf.errors import RlwhfError
-from rlwhf.evaluate.cache import TeacherCache, cache_key, default_cache_path
-from rlwhf.evaluate.rubric import REMINDER, ReplyError, Rubric, load_rubric, parse_reply
-from rlwhf.evaluate.teachers import GradeRequest, GradeResult, OnResult
+from rlwhf.teacher.cache import TeacherCache, cache_key, default_cache_path
+from rlwhf.teacher.base import GradeRequest, GradeResult, OnResult
+from rlwhf.teacher.prompt import REMINDER, ReplyError, Rubric, load_rubric, parse_reply
 
 _sleep = time.sleep  # module-level so tests can record back-off delays without waiting them out
 
@@ -66,6 +67,22 @@ def is_loopback(url: str) -> bool:
         return False
 
 
+def retry_after_from(headers) -> float | None:
+    """The server's wish in seconds: `retry-after-ms` (OpenAI) first, then `Retry-After`; None if neither.
+
+    >>> retry_after_from({"retry-after-ms": "250", "Retry-After": "3"}), retry_after_from({"Retry-After": "3"})
+    (0.25, 3.0)
+    """
+    get = headers.get
+    ms = get("retry-after-ms") or get("Retry-After-Ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    return parse_retry_after(get("Retry-After"))
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent or unreadable.
 
@@ -86,47 +103,56 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-class OnlineTeacher:
-    name = "openai"
+@dataclass
+class ChatReply:
+    """One usable chat completion: its text, what it cost, and how long the exchange took."""
 
-    def __init__(self, base_url: str, model: str, api_key_env: str | None = None, rubric: Rubric | None = None,
-                 cache_path: str | None = None, concurrency: int = 4, timeout: float = 60.0,
-                 max_retries: int = 5, backoff_base: float = 1.0, backoff_max: float = 30.0,
-                 request_extra: dict | None = None, seed: int | None = None):
+    content: str
+    requests: int = 1  # HTTP requests spent on it, retries included
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0  # wall time of the whole exchange, back-off waits included
+    body: dict = field(default_factory=dict)  # the parsed response (for `n` > 1 choices, tool output, ...)
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class ChatClient:
+    """One OpenAI-compatible chat-completions endpoint: transport, retries, back-off, usage, key scrubbing.
+
+    Used by the teacher (grading) and by student connectors (answering) alike. `complete(messages,
+    **params)` returns a ChatReply or raises TransportError once retries are spent or not allowed;
+    `params` go into the request body as given (nothing a server might reject is sent unless asked).
+    Thread-safe: callers run it from a pool of at most `concurrency` workers.
+    """
+
+    def __init__(self, base_url: str, model: str, api_key_env: str | None = None, concurrency: int = 4,
+                 timeout: float = 60.0, max_retries: int = 5, backoff_base: float = 1.0,
+                 backoff_max: float = 30.0, seed: int | None = None, what: str = "teacher"):
         self.url = chat_url(base_url)
         self.model = model
         self.api_key_env = api_key_env
         self._key = os.environ.get(api_key_env) if api_key_env else None
         if not self._key and not is_loopback(self.url):
-            raise RlwhfError(f"the teacher API key is not set: export {api_key_env or 'A_VARIABLE'}=... and pass "
+            raise RlwhfError(f"the {what} API key is not set: export {api_key_env or 'A_VARIABLE'}=... and pass "
                              f"--api-key-env with that variable's name (a loopback server needs none)")
-        self.rubric = rubric or load_rubric()
-        self.rubric_version = self.rubric.version
-        self.cache = TeacherCache(cache_path or default_cache_path())
         self.concurrency = concurrency
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
-        self.request_extra = dict(request_extra or {})
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
-        self.stats = {"requests": 0, "retries": 0, "retries_by_reason": {}, "reminders": 0, "cache_hits": 0,
-                      "graded": 0, "errors": 0}
+        self.stats = {"requests": 0, "retries": 0, "retries_by_reason": {}, "prompt_tokens": 0,
+                      "completion_tokens": 0}
 
-    @classmethod
-    def from_config(cls, cfg) -> "OnlineTeacher":
-        return cls(base_url=cfg.base_url, model=cfg.teacher_model, api_key_env=cfg.api_key_env,
-                   rubric=load_rubric(cfg.rubric), cache_path=cfg.cache, concurrency=cfg.concurrency,
-                   timeout=cfg.timeout, max_retries=cfg.max_retries, backoff_base=cfg.backoff_base,
-                   backoff_max=cfg.backoff_max, request_extra=cfg.request_extra_dict())
-
-    # -- one HTTP exchange ---------------------------------------------------------------------------
-    def _scrub(self, text: str) -> str:
+    def scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
 
-    def _post(self, messages: list[dict]) -> str:
-        body = {"model": self.model, "messages": messages, "temperature": 0, **self.request_extra}
+    # -- one HTTP exchange ---------------------------------------------------------------------------
+    def _post(self, body: dict) -> dict:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self._key:
             headers["Authorization"] = f"Bearer {self._key}"
@@ -138,8 +164,8 @@ class OnlineTeacher:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
-            detail = self._scrub(exc.read(300).decode("utf-8", "replace")) if exc.fp else ""
-            retry_after = parse_retry_after(exc.headers.get("Retry-After")) if exc.headers else None
+            detail = self.scrub(exc.read(300).decode("utf-8", "replace")) if exc.fp else ""
+            retry_after = retry_after_from(exc.headers) if exc.headers else None
             if exc.code == 429:
                 raise TransportError("http_429", f"HTTP 429 rate limited {detail}".strip(), True, retry_after)
             if exc.code >= 500:
@@ -150,17 +176,18 @@ class OnlineTeacher:
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, (TimeoutError, socket.timeout)):
                 raise TransportError("timeout", f"no answer within {self.timeout:g} s", True)
-            raise TransportError("connection", self._scrub(f"connection failed: {exc.reason}"), True)
+            raise TransportError("connection", self.scrub(f"connection failed: {exc.reason}"), True)
         except (ConnectionError, http.client.HTTPException, OSError) as exc:
-            raise TransportError("connection", self._scrub(f"connection failed: {type(exc).__name__}: {exc}"), True)
+            raise TransportError("connection", self.scrub(f"connection failed: {type(exc).__name__}: {exc}"), True)
         try:
-            content = json.loads(raw)["choices"][0]["message"]["content"]
+            parsed = json.loads(raw)
+            content = parsed["choices"][0]["message"]["content"]
             if not isinstance(content, str):
                 raise TypeError("content is not a string")
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            # A 200 that is not a chat completion is a broken proxy or server, not the teacher's opinion.
+            # A 200 that is not a chat completion is a broken proxy or server, not the model's opinion.
             raise TransportError("bad_response", f"the response is not a chat completion ({exc})", True)
-        return content
+        return parsed
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -170,11 +197,13 @@ class OnlineTeacher:
             jitter = self._rng.random()
         return min(self.backoff_max, base * (1 + jitter))
 
-    def _chat(self, messages: list[dict]) -> tuple[str, int]:
-        """(reply text, requests spent); TransportError once retries are exhausted or not allowed."""
+    def complete(self, messages: list[dict], **params) -> ChatReply:
+        """The first usable completion of `messages`; TransportError (with `.attempts`) when there is none."""
+        body = {"model": self.model, "messages": messages, **params}
+        started = time.perf_counter()
         for attempt in range(self.max_retries + 1):
             try:
-                return self._post(messages), attempt + 1
+                parsed = self._post(body)
             except TransportError as exc:
                 if not exc.retryable or attempt == self.max_retries:
                     exc.attempts = attempt + 1
@@ -184,7 +213,63 @@ class OnlineTeacher:
                     by = self.stats["retries_by_reason"]
                     by[exc.reason] = by.get(exc.reason, 0) + 1
                 _sleep(self._delay(attempt, exc.retry_after))
+                continue
+            usage = parsed.get("usage") if isinstance(parsed.get("usage"), dict) else {}
+            reply = ChatReply(content=parsed["choices"][0]["message"]["content"], requests=attempt + 1,
+                              prompt_tokens=_int(usage.get("prompt_tokens")),
+                              completion_tokens=_int(usage.get("completion_tokens")),
+                              latency_s=time.perf_counter() - started, body=parsed)
+            with self._lock:
+                self.stats["prompt_tokens"] += reply.prompt_tokens
+                self.stats["completion_tokens"] += reply.completion_tokens
+            return reply
         raise AssertionError("unreachable")
+
+
+def _int(value) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+class OnlineTeacher:
+    """The rubric teacher over a ChatClient: cache first, then one request per distinct row."""
+
+    name = "openai"
+
+    def __init__(self, base_url: str, model: str, api_key_env: str | None = None, rubric: Rubric | None = None,
+                 cache_path: str | None = None, concurrency: int = 4, timeout: float = 60.0,
+                 max_retries: int = 5, backoff_base: float = 1.0, backoff_max: float = 30.0,
+                 request_extra: dict | None = None, seed: int | None = None):
+        self.client = ChatClient(base_url, model, api_key_env, concurrency=concurrency, timeout=timeout,
+                                 max_retries=max_retries, backoff_base=backoff_base, backoff_max=backoff_max,
+                                 seed=seed)
+        self.url = self.client.url
+        self.model = model
+        self.rubric = rubric or load_rubric()
+        self.rubric_version = self.rubric.version
+        self.cache = TeacherCache(cache_path or default_cache_path())
+        self.concurrency = concurrency
+        # temperature 0 unless the caller says otherwise (request_extra {"temperature": null} drops it:
+        # reasoning models reject the parameter)
+        params = {"temperature": 0, **dict(request_extra or {})}
+        self.request_params = {k: v for k, v in params.items() if v is not None}
+        self._lock = threading.Lock()
+        self._own = {"reminders": 0, "cache_hits": 0, "graded": 0, "errors": 0}
+
+    @property
+    def stats(self) -> dict:
+        return {**self.client.stats, **self._own}
+
+    @classmethod
+    def from_config(cls, cfg) -> "OnlineTeacher":
+        return cls(base_url=cfg.base_url, model=cfg.teacher_model, api_key_env=cfg.api_key_env,
+                   rubric=load_rubric(cfg.rubric), cache_path=cfg.cache, concurrency=cfg.concurrency,
+                   timeout=cfg.timeout, max_retries=cfg.max_retries, backoff_base=cfg.backoff_base,
+                   backoff_max=cfg.backoff_max, request_extra=cfg.request_extra_dict())
+
+    def _chat(self, messages: list[dict]) -> tuple[str, int]:
+        """(reply text, requests spent); TransportError once retries are exhausted or not allowed."""
+        reply = self.client.complete(messages, **self.request_params)
+        return reply.content, reply.requests
 
     def _grade_one(self, req: GradeRequest) -> tuple[GradeResult, bool]:
         """(result, cacheable). Never raises for a row: failures become error results."""
@@ -197,7 +282,7 @@ class OnlineTeacher:
                 grade, verdict, feedback = parse_reply(reply)
             except ReplyError as first:
                 with self._lock:
-                    self.stats["reminders"] += 1
+                    self._own["reminders"] += 1
                 messages = messages + [{"role": "assistant", "content": reply},
                                        {"role": "user", "content": REMINDER.format(reason=first)}]
                 reply, n = self._chat(messages)
@@ -208,7 +293,7 @@ class OnlineTeacher:
                     return GradeResult.failed(f"unusable teacher reply after a reminder: {second}", spent), True
         except TransportError as exc:
             spent += getattr(exc, "attempts", 1)
-            return GradeResult.failed(self._scrub(f"{exc.reason}: {exc} (after {spent} request(s))"), spent), False
+            return GradeResult.failed(self.client.scrub(f"{exc.reason}: {exc} (after {spent} request(s))"), spent), False
         return GradeResult(grade=grade, verdict=verdict, feedback=feedback, attempts=spent), True
 
     # -- many rows ------------------------------------------------------------------------------------
@@ -224,7 +309,7 @@ class OnlineTeacher:
             hit = self.cache.get(key)
             if hit is not None:
                 results[i] = GradeResult(**hit, cached=True)
-                self.stats["cache_hits"] += 1
+                self._own["cache_hits"] += 1
                 self._count(results[i])
                 if on_result:
                     on_result(i, results[i])
@@ -250,7 +335,7 @@ class OnlineTeacher:
         return results  # type: ignore[return-value]
 
     def _count(self, res: GradeResult) -> None:
-        self.stats["errors" if res.status == "error" else "graded"] += 1
+        self._own["errors" if res.status == "error" else "graded"] += 1
 
     def describe(self) -> dict:
         return {"name": self.name, "model": self.model, "url": self.url, "rubric_version": self.rubric_version,
