@@ -20,6 +20,10 @@ fictitious works, people and places, unknowable counts). Held-out prompts are un
 pairs, unseen hard sums and unanswerable strings built from fillers never used in training; they carry
 `metadata.split == "heldout"`. The train/held-out split depends only on content hashes, never on the seed.
 
+Every row and prompt row is marked `metadata.closed_world: true`: in this world the reference is the
+whole truth, so the judge grades any added detail (the `extra_detail` style's invented year) as
+unsupported, as the teacher labels do (docs/rubric.md).
+
 Past the core corpus, `iter_synth(n)` keeps streaming (three-digit sums, generated names) so it can grow
 to millions of rows in constant memory.
 """
@@ -385,7 +389,7 @@ def rows_for(spec: dict, seed: int = 0) -> list[dict]:
             "metadata": {
                 "split": spec["split"], "kind": spec["kind"], "style": style, "slice": spec["slice"],
                 "source_ai": SOURCE_AI, "confidence_score": CONFIDENCE[style],
-                "rubric_dimension": RUBRIC_DIMENSION[style],
+                "rubric_dimension": RUBRIC_DIMENSION[style], "closed_world": True,
             },
         })
     return out
@@ -429,7 +433,7 @@ def prompts(split: str = "heldout", seed: int = 0) -> list[dict]:
     return [
         {"id": prompt_id(s["prompt"]), "prompt": s["prompt"], "reference": s["reference"],
          "answerable": s["answerable"],
-         "metadata": {"split": s["split"], "kind": s["kind"], "slice": s["slice"]}}
+         "metadata": {"split": s["split"], "kind": s["kind"], "slice": s["slice"], "closed_world": True}}
         for s in core_specs(seed) if s["split"] == split
     ]
 
