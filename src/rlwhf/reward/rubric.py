@@ -799,6 +799,7 @@ class Judge:
                 continue
             at_anchor = [t in anchors for t in norm]
             bulleted = clause.lstrip()[:1] in _BULLETS
+            first_capital = clause.lstrip(" -*•·(\"'")[:1].isupper()
             i = 0
             while i < len(norm):
                 if not marks[i]:
@@ -809,6 +810,8 @@ class Judge:
                 while j < len(norm) and marks[j] and norm[j][0].isdigit() == numeric:
                     j += 1
                 start, end, i = i, j, j
+                if start == 1 and not numeric and first_capital and norm[0] not in stop and norm[0] not in known:
+                    start = 0  # a name's first word opens the clause ("Charlotte Bronte wrote it")
                 if aliases:
                     if numeric != bool(ref_numbers):
                         continue  # a year beside a name, a name beside a number: not another answer
@@ -817,7 +820,7 @@ class Judge:
                     if numeric and end < len(norm) and norm[end] in units and \
                             not any(norm[k] == norm[end] for k in range(len(norm)) if at_anchor[k - 1 if k else 0]):
                         continue  # another unit (212 °F beside 100 °C): a conversion or another quantity
-                found = " ".join(dict.fromkeys(as_written[t] for t in norm[start:end]))
+                found = " ".join(dict.fromkeys(as_written.get(t, t) for t in norm[start:end]))
                 if _joined(norm, at_anchor, start, end, numeric):
                     return found
                 before = [k for k in range(start) if at_anchor[k]]
