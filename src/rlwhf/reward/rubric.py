@@ -230,9 +230,15 @@ def _reference_aliases(reference: str) -> tuple[tuple[str, ...], ...]:
     return tuple(t for t in (normalize(a) for a in reference.split("|")) if t)
 
 
+_MIXED_PARTS = re.compile(r"\d+|[^\W\d_]+")
+
+
 @lru_cache(maxsize=1 << 14)
 def _alias_tokens_cached(reference: str) -> frozenset[str]:
-    return frozenset().union(*_reference_aliases(reference))
+    tokens = frozenset().union(*_reference_aliases(reference))
+    # A formula's parts are the reference's too: "two hydrogen atoms" restates H2O, it adds nothing.
+    mixed = [t for t in tokens if not t.isalpha() and not t[0].isdigit()]
+    return tokens.union(*(_MIXED_PARTS.findall(t) for t in mixed)) if mixed else tokens
 
 
 def _alias_tokens(reference: Any) -> frozenset[str]:
