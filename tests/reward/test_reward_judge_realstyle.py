@@ -147,6 +147,14 @@ def test_old_lexicons_and_weights_still_build_a_judge():
     assert j.judge("Who wrote Emma?", "Jane Austen or Charlotte Bront\u00eb.", "Jane Austen").grade == -1
 
 
+def test_the_rubric_doc_examples_run():
+    import doctest
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "rubric.md"
+    result = doctest.testfile(str(doc), module_relative=False)
+    assert result.failed == 0 and result.attempted >= 5
+
+
 # ------------------------------------------------------------------ the held-out real-style asset
 def test_asset_covers_every_kind_with_enough_rows():
     rows = _rows()
