@@ -59,6 +59,7 @@ def test_clean_correct_answers_stay_plus_two_and_certain(prompt, answer, ref):
     ("Who wrote Pride and Prejudice?", "Jane Austen. Actually, Charlotte Bront\u00eb wrote it.", "Jane Austen"),
     ("Who wrote Pride and Prejudice?", "Jane Austen. Charlotte Bront\u00eb wrote it.", "Jane Austen"),
     ("What is the square root of 144?", "It's 12. Actually, it's 14.", "12"),
+    ("What is the boiling point of water at sea level in Celsius?", "It's 100 \u00b0C. Actually, it's 90 \u00b0C.", "100"),
     ("What is the boiling point of water at sea level in Celsius?",
      "Somewhere between 90 and 100 degrees Celsius, I think.", "100"),
     ("In which year did World War II end?", "It ended in 1944 or 1945, I'm not sure which.", "1945"),
@@ -73,6 +74,8 @@ def test_extra_words_that_contradict_or_hedge_between_candidates_stay_minus_one(
 @pytest.mark.parametrize("prompt, answer, ref", [
     # another unit, another quantity, a year beside a name, a clause about something else: context
     ("What is the boiling point of water at sea level in Celsius?", "It's 100 \u00b0C, or 212 \u00b0F.", "100"),
+    ("What is the boiling point of water at sea level in Celsius?",
+     "100 degrees Celsius (212 degrees Fahrenheit).", "100"),
     ("How many legs does a spider have?", "Spiders have eight legs, while insects have six.", "8"),
     ("Who wrote Romeo and Juliet?", "William Shakespeare wrote it, probably in the mid-1590s.", "William Shakespeare"),
     ("In which year did the Berlin Wall fall?", "1989. It had divided the city since 1961.", "1989"),

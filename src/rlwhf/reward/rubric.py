@@ -451,7 +451,16 @@ _BULLETS = frozenset("-*•·")
 _CONNECTORS = frozenset({"or", "nor"})
 _NUMBER_CONNECTORS = frozenset({"or", "nor", "to"})
 _FILLERS = frozenset({"maybe", "possibly", "perhaps", "probably", "even", "else", "rather", "just", "about",
-                      "around", "roughly", "approximately", "nearly", "almost", "possibly"})
+                      "around", "roughly", "approximately", "nearly", "almost"})
+
+
+def _units_after(tokens: tuple[str, ...] | list[str], k: int) -> frozenset[str]:
+    """The unit tokens right after position k ("degrees" alone says too little to tell two units apart)."""
+    out = []
+    while k < len(tokens) and tokens[k] in _UNIT_TOKENS:
+        out.append(tokens[k])
+        k += 1
+    return frozenset(out) - {"deg"}
 
 
 def _number_kind(tok: str) -> str:
@@ -798,6 +807,9 @@ class Judge:
         anchors = {t for a in aliases for t in a if t not in stop} - self._prompt_tokens(prompt)
         ref_numbers = {_number_kind(t) for a in aliases for t in a if t[0].isdigit()}
         units = _UNIT_TOKENS
+        whole = normalize(_clean(text))  # the units the reference's numbers carry, here or in the reference
+        ref_units = {t for a in aliases for t in a if t in units}.union(
+            *(_units_after(whole, k + 1) for k, t in enumerate(whole) if t in anchors and t[0].isdigit()))
         for clause in _RIVAL_SPLIT.split(_clean(text)):
             norm = list(normalize(clause))
             marks = [t in extra_tokens and t not in known for t in norm]
@@ -823,8 +835,8 @@ class Judge:
                         continue  # a year beside a name, a name beside a number: not another answer
                     if numeric and _number_kind(norm[start]) not in ref_numbers:
                         continue
-                    if numeric and end < len(norm) and norm[end] in units and \
-                            not any(norm[k] == norm[end] for k in range(len(norm)) if at_anchor[k - 1 if k else 0]):
+                    unit = _units_after(norm, end)
+                    if numeric and unit and ref_units and not unit & ref_units:
                         continue  # another unit (212 °F beside 100 °C): a conversion or another quantity
                 found = " ".join(dict.fromkeys(as_written.get(t, t) for t in norm[start:end]))
                 if _joined(norm, at_anchor, start, end, numeric):
