@@ -142,8 +142,15 @@ def _count_lines(path: Path) -> int:
 
 
 def launch(cfg: LaunchConfig) -> dict:
-    """Run the whole loop; returns report.json's content."""
+    """Run the whole loop; returns report.json's content. One launch per output dir at a time."""
+    from rlwhf.lockfile import dir_lock
+
     check(cfg)
+    with dir_lock(Path(cfg.output_dir).resolve(), "rlwhf launch"):
+        return _launch(cfg)
+
+
+def _launch(cfg: LaunchConfig) -> dict:
     out = Path(cfg.output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     preset = load_preset()

@@ -94,6 +94,15 @@ def _load_summary(path: Path) -> dict:
 
 
 def train(cfg: TrainConfig, cascade: list | None = None) -> dict:
+    """Run a plan to completion (see `_train`), holding its output dir's lock: one run per dir at a time."""
+    from rlwhf.lockfile import dir_lock
+
+    check(cfg)
+    with dir_lock(output_dir(load_plan(cfg.plan)), "rlwhf train"):
+        return _train(cfg, cascade)
+
+
+def _train(cfg: TrainConfig, cascade: list | None = None) -> dict:
     """Run a plan to completion with OOM fallback and telemetry; returns where things are.
 
     Result keys: final_model (a folder AutoModelForCausalLM / AutoTokenizer load), output_dir,
