@@ -12,7 +12,7 @@ import sys
 def main(argv=None) -> int:
     from rlwhf.config import add_arguments, from_namespace
     from rlwhf.errors import RlwhfError
-    from rlwhf.hardware.standby import standby_report
+    from rlwhf.plan.standby_report import standby_report
     from rlwhf.plan import PlanConfig
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

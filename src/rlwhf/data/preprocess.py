@@ -17,8 +17,8 @@ from typing import Any, Iterable, Iterator
 from rlwhf.data import io
 from rlwhf.data.hashset import HashSet
 from rlwhf.data.io import DEFAULT_MAX_LINE_BYTES, JsonlWriter, iter_lines, parse_line
-from rlwhf.data.schema import (CANONICAL_FIELDS, PROMPT_REQUIRED, ROW_REQUIRED, RowError, _check_metadata,
-                               canonicalize, stable_id)
+from rlwhf.data.schema import (CANONICAL_FIELDS, PROMPT_REQUIRED, ROW_REQUIRED, RowError, canonicalize,
+                               check_metadata, stable_id)
 from rlwhf.errors import RlwhfError
 
 FORMATS = ("rlwhf", "swift-grpo", "swift-dpo", "trl-grpo")
@@ -225,7 +225,7 @@ def _fast_canonical(required: tuple[str, ...], strict: bool, as_struct: bool = F
             r.metadata = {}
         elif strict:
             try:
-                _check_metadata(meta, strict)
+                check_metadata(meta, strict)
             except RowError:
                 return None  # the full path reports it
         else:

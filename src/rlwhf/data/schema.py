@@ -128,7 +128,15 @@ def check_reward(value: Any, required: bool = True) -> int | None:
     return value
 
 
-def _check_metadata(meta: Any, strict: bool) -> dict:
+def check_metadata(meta: Any, strict: bool) -> dict:
+    """The row's metadata object (`{}` for null), or RowError: confidence_score in 0..1; with `strict`
+    the fields of STRICT_METADATA present.
+
+    >>> check_metadata({"confidence_score": 1.5}, strict=False)
+    Traceback (most recent call last):
+    ...
+    rlwhf.data.schema.RowError: confidence out of range: confidence_score 1.5 is not in 0..1
+    """
     if meta is None:
         meta = {}
     elif not isinstance(meta, dict):
@@ -194,7 +202,7 @@ def canonicalize(obj: Any, field_map: dict | None = None, *, strict: bool = Fals
     answerable = row.get("answerable")
     if answerable is not None and not isinstance(answerable, bool):
         raise RowError("answerable not a boolean", f"got {_type_name(answerable)} {_short(answerable)}")
-    metadata = _check_metadata(row.get("metadata"), strict)
+    metadata = check_metadata(row.get("metadata"), strict)
     rid = row.get("id")
     if isinstance(rid, int) and not isinstance(rid, bool):
         rid = str(rid)

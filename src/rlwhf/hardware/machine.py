@@ -52,28 +52,18 @@ def installed(dist: str) -> bool:
     return package_version(dist, PACKAGES.get(dist)) is not None
 
 
-def _memory() -> dict:
-    """Total and available RAM in GiB from /proc/meminfo, sysconf or sysctl (no psutil needed)."""
+def system_memory() -> dict:
+    """Total and available RAM in GiB (psutil: /proc/meminfo on Linux, sysctl on macOS, ...).
+
+    >>> mem = system_memory()
+    >>> mem["total_gb"] >= mem["available_gb"] > 0
+    True
+    """
+    import psutil
+
     gib = 1024 ** 3
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh if ":" in line}
-        return {"total_gb": round(info["MemTotal"] / gib, 2),
-                "available_gb": round(info.get("MemAvailable", info.get("MemFree", 0)) / gib, 2)}
-    except (OSError, KeyError, ValueError, IndexError):
-        pass
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        return {"total_gb": round(total / gib, 2), "available_gb": None}
-    except (ValueError, OSError, AttributeError):
-        pass
-    if shutil.which("sysctl"):  # macOS
-        try:
-            out = subprocess.run(["sysctl", "-n", "hw.memsize"], capture_output=True, text=True, timeout=5)
-            return {"total_gb": round(int(out.stdout.strip()) / gib, 2), "available_gb": None}
-        except (OSError, ValueError, subprocess.SubprocessError):
-            pass
-    return {"total_gb": None, "available_gb": None}
+    vm = psutil.virtual_memory()
+    return {"total_gb": round(vm.total / gib, 2), "available_gb": round(vm.available / gib, 2)}
 
 
 def _cpu() -> dict:
@@ -138,7 +128,7 @@ def detect() -> dict:
     packages = {dist: package_version(dist, module) for dist, module in PACKAGES.items()}
     info: dict = {
         "cpu": _cpu(),
-        "memory": _memory(),
+        "memory": system_memory(),
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "packages": packages,

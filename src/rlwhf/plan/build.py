@@ -381,6 +381,8 @@ def build_plan(cfg: PlanConfig, info: dict | None = None) -> dict:
         "world_size": world,
         "ms_swift_version": package_version("ms-swift", "swift"),
         "reward_artifact": reward_artifact,
+        # The preset this plan came from (None: the default), so the fallback cascade's CPU step uses it too.
+        "preset": str(Path(cfg.preset).expanduser().resolve()) if cfg.preset else None,
         # ms-swift keeps its versioned run folders (--add_version true): a retry or a resume never
         # overwrites an earlier attempt's logs, and every checkpoint sits one level below output_dir.
         "checkpoints": "<output_dir>/v<N>-<timestamp>/checkpoint-<step>",

@@ -22,7 +22,7 @@ from rlwhf.errors import RlwhfError
 from rlwhf.telemetry.logs import LogFollower, collect_steps, write_steps_csv
 from rlwhf.telemetry.memory import MemoryTrace
 from rlwhf.telemetry.versions import versions
-from rlwhf.train import cascade as cascade_mod
+from rlwhf.train import fallback as cascade_mod
 from rlwhf.train.bundle import load_plan, max_steps, model_path, output_dir, set_flag
 from rlwhf.train.checkpoints import finalize_model, global_step, latest_complete
 from rlwhf.train.config import TrainConfig
