@@ -6,50 +6,14 @@ and NVIDIA GPUs are read from `nvidia-smi` when torch is absent.
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import os
 import platform
 import shutil
 import subprocess
 import sys
 
-# Distribution name -> import name, in the order doctor prints them.
-PACKAGES = {
-    "torch": "torch",
-    "transformers": "transformers",
-    "trl": "trl",
-    "peft": "peft",
-    "ms-swift": "swift",
-    "deepspeed": "deepspeed",
-    "vllm": "vllm",
-    "unsloth": "unsloth",
-    "torch_npu": "torch_npu",
-    "bitsandbytes": "bitsandbytes",
-}
-
-
-def package_version(dist: str, module: str | None = None) -> str | None:
-    """Installed version of distribution `dist`, or None when absent (never imports it)."""
-    try:
-        version = importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        version = None
-    if version is None and module and _has_module(module):
-        return "unknown"  # importable but without metadata (e.g. a source checkout on sys.path)
-    return version
-
-
-def _has_module(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def installed(dist: str) -> bool:
-    """True when distribution `dist` (a key of PACKAGES) is installed."""
-    return package_version(dist, PACKAGES.get(dist)) is not None
+# One package list and version reader, shared with run summaries.
+from rlwhf.telemetry.versions import PACKAGES, installed, package_version  # noqa: F401 (re-exported)
 
 
 def system_memory() -> dict:
