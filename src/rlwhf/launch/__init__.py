@@ -2,7 +2,7 @@
 
 gate -> preprocess -> reward artifact -> doctor + plan -> policy -> evaluation before -> GRPO (or DPO)
 -> evaluation after -> report. Every stage goes through the same documented command contract that a
-user would type (DESIGN.md), run in-process, so the launch is exactly the sum of its parts. A stage that
+user would type (docs/design.md), run in-process, so the launch is exactly the sum of its parts. A stage that
 finished writes `stages/<name>.json`; running again with the same output dir skips it.
 """
 

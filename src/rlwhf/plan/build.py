@@ -228,7 +228,7 @@ def resolve_profile(cfg: PlanConfig, preset: dict, info_fn=_detect) -> tuple[str
 
 
 def build_plan(cfg: PlanConfig, info: dict | None = None) -> dict:
-    """The launch bundle for `cfg` (see DESIGN.md: command, env, profile, algo, ms_swift_version, shell).
+    """The launch bundle for `cfg` (see docs/design.md: command, env, profile, algo, ms_swift_version, shell).
 
     `info` is a `rlwhf.hardware.detect()` result to plan for (default: this machine, detected when needed).
     """
