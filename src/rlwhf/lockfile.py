@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import time
@@ -33,7 +34,7 @@ from rlwhf.errors import RlwhfError
 
 LOCK_NAME = ".rlwhf.lock"
 # A lock file younger than this that cannot be read yet may be mid-creation (the O_EXCL fallback path).
-_YOUNG_S = 5.0
+_YOUNG_S = 10.0
 
 
 class DirInUse(RlwhfError):
@@ -170,7 +171,7 @@ class DirLock:
                 continue
             if not _is_stale(holder, self.path):
                 if not holder:  # being written (or died mid-write a moment ago): look again shortly
-                    time.sleep(0.1)
+                    time.sleep(0.05)  # 50 tries: 2.5 s, well below _YOUNG_S
                     continue
                 raise DirInUse(f"{self.dir} is in use by another rlwhf run: {_describe(holder)}. "
                                "Wait for it to finish, stop it, or use another output folder", holder)
@@ -179,6 +180,8 @@ class DirLock:
                 if read_holder(self.path) == holder and _is_stale(holder, self.path):
                     self.path.unlink(missing_ok=True)
                     self.took_over = holder
+                    logging.getLogger("rlwhf").info(
+                        "%s: taking over a stale lock of %s (no longer running)", self.dir, _describe(holder))
         holder = read_holder(self.path) or {}
         raise DirInUse(f"{self.dir}: could not take the lock {self.path} ({_describe(holder)}); "
                        "if no run uses this folder, delete that file", holder)

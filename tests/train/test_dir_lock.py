@@ -168,3 +168,28 @@ def test_two_rlwhf_train_processes_on_one_plan(tmp_path, fake_plan):
     assert first.returncode == 0, err
     assert json.loads(out)["global_step"] == 4
     assert not lock.exists()
+
+
+@pytest.mark.slow
+def test_taking_over_is_logged_v_adds_debug_lines_q_hides_info(tmp_path, fake_plan):
+    # `rlwhf -v` shows the debug line of the fallback step; `rlwhf -q` hides the info line of the take-over.
+    plan = fake_plan(oom_above_batch=4, max_steps=2, save_steps=1)
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = {"pid": dead.pid, "host": socket.gethostname(), "start_time": 1.0}
+    (out / LOCK_NAME).write_text(json.dumps(stale))
+    verbose = subprocess.run([sys.executable, "-m", "rlwhf", "-v", "train", "--plan", str(plan)],
+                             capture_output=True, text=True, env=_env(), timeout=300)
+    assert verbose.returncode == 0, verbose.stderr
+    assert f"taking over a stale lock of pid {dead.pid}" in verbose.stderr
+    assert "fallback halve_batch: per_device_train_batch_size 8 -> 4" in verbose.stderr
+    (out / LOCK_NAME).write_text(json.dumps(stale))
+    quiet = subprocess.run([sys.executable, "-m", "rlwhf", "-q", "train", "--plan", str(plan)],
+                           capture_output=True, text=True, env=_env(), timeout=300)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "taking over" not in quiet.stderr and "fallback halve_batch: per_device" not in quiet.stderr
+    default = subprocess.run([sys.executable, "-m", "rlwhf", "train", "--plan", str(plan)],
+                             capture_output=True, text=True, env=_env(), timeout=300)
+    assert default.returncode == 0 and "fallback halve_batch: per_device" not in default.stderr

@@ -135,7 +135,9 @@ class LearnedModel:
         order = list(range(len(examples)))
         bias = [0.0] * 5
         weights: dict[int, list[float]] = {}
-        for epoch in range(cfg.epochs):
+        from rlwhf.progress import progress
+
+        for epoch in progress(range(cfg.epochs), desc="reward build", unit="epoch"):
             rng.shuffle(order)
             lr = cfg.learning_rate / math.sqrt(epoch + 1)
             decay = 1.0 - lr * cfg.l2

@@ -184,7 +184,7 @@ class FallbackStep:
         new, change = result[0], str(result[1])
         change = f"{self.name}: {change}" if change else ""
         new["fallback"] = list(plan.get("fallback") or []) + [{"step": self.name, "change": change or self.name}]
-        log.info("fallback %s", change)
+        log.debug("fallback %s", change)  # `rlwhf train` logs the step with the flags it changed
         return new, change
 
 
