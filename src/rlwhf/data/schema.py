@@ -25,7 +25,34 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "reference": ("reference_answer", "solution"),
 }
 
+
+
+def source_names(name: str) -> tuple[str, ...]:
+    """Where a reader looks for canonical field `name`: the name itself, then its aliases, in order.
+    Every reader of rows (preprocess, gate, reward build and score, evaluate) uses this order.
+
+    >>> source_names("answer"), source_names("reference")
+    (('answer', 'student_answer', 'response', 'completion'), ('reference', 'reference_answer', 'solution'))
+    """
+    return (name, *ALIASES.get(name, ()))
+
+
+def first_present(obj: Mapping, name: str) -> tuple[str | None, Any]:
+    """(the source field found, its value) for canonical field `name`, or (None, None).
+
+    >>> first_present({"completion": "4", "solution": "4"}, "answer")
+    ('completion', '4')
+    """
+    for source in source_names(name):
+        if source in obj:
+            return source, obj[source]
+    return None, None
+
+
 REWARD_MIN, REWARD_MAX = -2, 2
+# The rubric's grade -> verdict map, the project's only one (docs/design.md, "The rubric"). On an
+# unanswerable question a grade >= 0 is "abstained" (the judge's rule, rlwhf.reward.rubric).
+GRADE_VERDICT = {2: "correct", 1: "correct", 0: "abstained", -1: "incorrect", -2: "incorrect"}
 # Metadata that upstream honesty logs carry; `--strict` requires all three.
 STRICT_METADATA = ("source_ai", "confidence_score", "rubric_dimension")
 # The fields a full honesty-log row must have; GRPO prompt rows need only the prompt.

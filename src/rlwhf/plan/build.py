@@ -13,7 +13,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from rlwhf.config import check, load_preset
+from rlwhf.config import check, load_preset, parse_bool
 from rlwhf.errors import RlwhfError
 from rlwhf.plan.config import PlanConfig
 
@@ -161,12 +161,7 @@ def parse_override(item: str, current: Any = None) -> tuple[str, Any]:
 
 
 def _to_bool(raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in ("true", "1", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "no", "off"):
-        return False
-    raise ValueError(raw)
+    return parse_bool(raw)  # ValueError for anything but true/false/1/0/yes/no/on/off
 
 
 def reward_plugin_path() -> str:

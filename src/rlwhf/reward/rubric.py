@@ -29,6 +29,7 @@ import re
 from functools import lru_cache
 from typing import Any, Callable, Iterable, NamedTuple
 
+from rlwhf.data.schema import GRADE_VERDICT
 from rlwhf.reward import lexicon as lx
 
 try:  # the regex parser, to derive each lexicon's trigger words
@@ -38,7 +39,7 @@ except ImportError:  # Python < 3.11
     import sre_constants as _sc  # type: ignore[no-redef]
     import sre_parse as _sp  # type: ignore[no-redef]
 
-VERDICTS = {2: "correct", 1: "correct", 0: "abstained", -1: "incorrect", -2: "incorrect"}
+VERDICTS = GRADE_VERDICT  # the one grade -> verdict map (rlwhf.data.schema)
 
 FEEDBACK = {
     "correct": "Correct and stated plainly.",
