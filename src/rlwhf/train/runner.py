@@ -80,10 +80,10 @@ def _torchrun_args(env: dict) -> list[str]:
 
 
 def _progress(total: int | None, initial: int, enabled: bool):
-    from tqdm import tqdm
+    from rlwhf.progress import bar, show_progress
 
-    return tqdm(total=total, initial=initial, desc="train", unit="step", file=sys.stderr,
-                disable=not enabled, dynamic_ncols=True)
+    # --no-progress, `rlwhf -q` or a stderr that is not a terminal: no bar (log lines still go out).
+    return bar(total, "train", "step", enabled=enabled and show_progress(), initial=initial)
 
 
 def _load_summary(path: Path) -> dict:
