@@ -159,11 +159,18 @@ class DirLock:
 
     def acquire(self) -> DirLock:
         """Take the lock, or raise DirInUse naming the live holder."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RlwhfError(f"{self.dir}: cannot create the output folder: {exc.strerror}") from None
         mine = self._content()
         content = (json.dumps(mine) + "\n").encode()
         for _ in range(50):
-            if _create(self.path, content):
+            try:
+                created = _create(self.path, content)
+            except OSError as exc:
+                raise RlwhfError(f"{self.dir}: cannot write the lock file {LOCK_NAME}: {exc.strerror}") from None
+            if created:
                 self.held, self._mine = True, mine
                 return self
             holder = read_holder(self.path)

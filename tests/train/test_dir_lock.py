@@ -193,3 +193,12 @@ def test_taking_over_is_logged_v_adds_debug_lines_q_hides_info(tmp_path, fake_pl
     default = subprocess.run([sys.executable, "-m", "rlwhf", "train", "--plan", str(plan)],
                              capture_output=True, text=True, env=_env(), timeout=300)
     assert default.returncode == 0 and "fallback halve_batch: per_device" not in default.stderr
+
+
+def test_a_folder_that_cannot_hold_a_lock_is_a_clear_error(tmp_path):
+    from rlwhf.errors import RlwhfError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")  # a folder cannot be made below a file, not even by root
+    with pytest.raises(RlwhfError, match="file/sub: cannot create the output folder"):
+        dir_lock(blocker / "sub").acquire()
