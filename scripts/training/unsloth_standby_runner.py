@@ -1,6 +1,6 @@
 """Seed entry point: write the ready-to-run GRPO plan (workspace/plans/ms_swift_grpo_launch.json) and a
 hardware/memory telemetry report, and say whether Unsloth Standby is available here and why not
-(shim over rlwhf.hardware.standby; plan flags as in `rlwhf plan`).
+(shim over rlwhf.plan.standby_report; plan flags as in `rlwhf plan`).
 
     python scripts/training/unsloth_standby_runner.py --model DIR [--dataset FILE] [--profile auto]
 """
@@ -12,7 +12,7 @@ import sys
 def main(argv=None) -> int:
     from rlwhf.config import add_arguments, from_namespace
     from rlwhf.errors import RlwhfError
-    from rlwhf.hardware.standby import standby_report
+    from rlwhf.plan.standby_report import standby_report
     from rlwhf.plan import PlanConfig
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -47,6 +47,34 @@ def load_preset(path: str | Path | None = None) -> dict:
     return data
 
 
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
+_RAISE = object()
+
+
+def parse_bool(value: Any, unknown: Any = _RAISE) -> bool | None:
+    """The one reader of booleans from flags, presets, Transformer Lab parameters and data columns.
+
+    None stays None; a bool is itself; a number is its truth; a string is one of TRUE_WORDS / FALSE_WORDS
+    in any case. Anything else raises ValueError, or gives `unknown` when that is passed.
+
+    >>> parse_bool("Yes"), parse_bool(0), parse_bool(None), parse_bool("maybe", unknown=None)
+    (True, False, None, None)
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return bool(value)
+    word = str(value).strip().casefold()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    if unknown is _RAISE:
+        raise ValueError(f"not a boolean: {value!r} (use one of {', '.join(TRUE_WORDS + FALSE_WORDS)})")
+    return unknown
+
+
 def _unwrap(tp: Any) -> tuple[Any, bool]:
     """(inner type, is_optional) for `X | None` / Optional[X]."""
     args = typing.get_args(tp)

@@ -1,4 +1,4 @@
-"""Honesty metrics over graded answers (DESIGN.md, "Metrics").
+"""Honesty metrics over graded answers (docs/design.md, "Metrics").
 
 Every graded row has a `verdict`: correct | incorrect | abstained (or `error`, which is counted
 in `errors` and left out of every ratio: an ungraded answer is neither right nor wrong).

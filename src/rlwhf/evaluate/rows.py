@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Iterator
 
 from rlwhf.data.io import iter_objects
+from rlwhf.data.schema import GRADE_VERDICT, source_names
 from rlwhf.errors import RlwhfError
 
-ANSWER_FIELDS = ("answer", "completion", "response", "student_answer")
-REFERENCE_FIELDS = ("reference", "reference_answer", "solution")
-VERDICTS = ("correct", "incorrect", "abstained", "error")
+ANSWER_FIELDS = source_names("answer")  # the schema's one alias table
+REFERENCE_FIELDS = source_names("reference")
+VERDICTS = (*dict.fromkeys(GRADE_VERDICT.values()), "error")
 # What an earlier evaluation added to a row: regrading an answers.jsonl starts from the answer alone.
 STALE_FIELDS = ("grade", "verdict", "feedback", "status", "error", "context", "dpo_delta",
                 "preferred_grade", "preferred_verdict", "preferred_feedback", "preferred_status", "preferred_error")
@@ -31,7 +32,7 @@ def _first(obj: dict, names: tuple[str, ...]):
 def read_rows(path: str | Path, need_answer: bool, limit: int | None = None) -> list[dict]:
     """Prompt rows (prompt, reference, answerable, metadata...) or, with `need_answer`, answer rows.
 
-    Aliases: answer <- completion | response | student_answer; reference <- reference_answer | solution.
+    Aliases: answer <- student_answer | response | completion; reference <- reference_answer | solution.
     A row without an id gets a stable one (a hash of its prompt). Grades from an earlier run are dropped.
     """
     rows = []

@@ -100,7 +100,7 @@ class EvaluateConfig:
 def _apply(row: dict, res, prefix: str = "") -> None:
     """Copy a teacher result onto the row.
 
-    No answer to an unanswerable question is "correct" (DESIGN.md); the rubric judge's rule applies to
+    No answer to an unanswerable question is "correct" (docs/design.md); the rubric judge's rule applies to
     every teacher: there a grade >= 0 (saying nobody can know) is "abstained", < 0 "incorrect".
     """
     verdict = res.verdict

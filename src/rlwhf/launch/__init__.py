@@ -2,7 +2,7 @@
 
 gate -> preprocess -> reward artifact -> doctor + plan -> policy -> evaluation before -> GRPO (or DPO)
 -> evaluation after -> report. Every stage goes through the same documented command contract that a
-user would type (DESIGN.md), run in-process, so the launch is exactly the sum of its parts. A stage that
+user would type (docs/design.md), run in-process, so the launch is exactly the sum of its parts. A stage that
 finished writes `stages/<name>.json`; running again with the same output dir skips it.
 """
 
@@ -142,8 +142,15 @@ def _count_lines(path: Path) -> int:
 
 
 def launch(cfg: LaunchConfig) -> dict:
-    """Run the whole loop; returns report.json's content."""
+    """Run the whole loop; returns report.json's content. One launch per output dir at a time."""
+    from rlwhf.lockfile import dir_lock
+
     check(cfg)
+    with dir_lock(Path(cfg.output_dir).resolve(), "rlwhf launch"):
+        return _launch(cfg)
+
+
+def _launch(cfg: LaunchConfig) -> dict:
     out = Path(cfg.output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     preset = load_preset()

@@ -13,7 +13,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from rlwhf.config import check, load_preset
+from rlwhf.config import check, load_preset, parse_bool
 from rlwhf.errors import RlwhfError
 from rlwhf.plan.config import PlanConfig
 
@@ -161,12 +161,7 @@ def parse_override(item: str, current: Any = None) -> tuple[str, Any]:
 
 
 def _to_bool(raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in ("true", "1", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "no", "off"):
-        return False
-    raise ValueError(raw)
+    return parse_bool(raw)  # ValueError for anything but true/false/1/0/yes/no/on/off
 
 
 def reward_plugin_path() -> str:
@@ -228,7 +223,7 @@ def resolve_profile(cfg: PlanConfig, preset: dict, info_fn=_detect) -> tuple[str
 
 
 def build_plan(cfg: PlanConfig, info: dict | None = None) -> dict:
-    """The launch bundle for `cfg` (see DESIGN.md: command, env, profile, algo, ms_swift_version, shell).
+    """The launch bundle for `cfg` (see docs/design.md: command, env, profile, algo, ms_swift_version, shell).
 
     `info` is a `rlwhf.hardware.detect()` result to plan for (default: this machine, detected when needed).
     """
@@ -381,6 +376,8 @@ def build_plan(cfg: PlanConfig, info: dict | None = None) -> dict:
         "world_size": world,
         "ms_swift_version": package_version("ms-swift", "swift"),
         "reward_artifact": reward_artifact,
+        # The preset this plan came from (None: the default), so the fallback cascade's CPU step uses it too.
+        "preset": str(Path(cfg.preset).expanduser().resolve()) if cfg.preset else None,
         # ms-swift keeps its versioned run folders (--add_version true): a retry or a resume never
         # overwrites an earlier attempt's logs, and every checkpoint sits one level below output_dir.
         "checkpoints": "<output_dir>/v<N>-<timestamp>/checkpoint-<step>",

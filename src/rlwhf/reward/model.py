@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from rlwhf import __version__
-from rlwhf.data.schema import CLOSED_WORLD, is_closed_world
+from rlwhf.config import parse_bool
+from rlwhf.data.schema import CLOSED_WORLD, first_present, is_closed_world, source_names
 from rlwhf.errors import RlwhfError
 from rlwhf.reward import lexicon as lx
 from rlwhf.reward.rubric import Judge, completion_text
@@ -136,7 +137,9 @@ class LearnedModel:
         order = list(range(len(examples)))
         bias = [0.0] * 5
         weights: dict[int, list[float]] = {}
-        for epoch in range(cfg.epochs):
+        from rlwhf.progress import progress
+
+        for epoch in progress(range(cfg.epochs), desc="reward build", unit="epoch"):
             rng.shuffle(order)
             lr = cfg.learning_rate / math.sqrt(epoch + 1)
             decay = 1.0 - lr * cfg.l2
@@ -334,8 +337,8 @@ class HonestyReward:
 
 
 # ---------------------------------------------------------------- building
-_ANSWER_KEYS = ("answer", "completion", "response", "student_answer")
-_GRADE_KEYS = ("reward", "grade", "score")
+_ANSWER_KEYS = source_names("answer")  # the schema's one alias table
+_GRADE_KEYS = source_names("reward")
 
 
 def _graded_rows(path: Path) -> Iterable[tuple[int, dict]]:
@@ -361,7 +364,7 @@ def _graded_rows(path: Path) -> Iterable[tuple[int, dict]]:
                     or not -2 <= grade <= 2:
                 raise RlwhfError(f"{path}:{lineno}: 'reward' (or grade/score) must be an integer in -2..2, got {grade!r}")
             yield lineno, {"prompt": prompt, "answer": answer, "reward": int(grade),
-                           "reference": row.get("reference", row.get("solution")),
+                           "reference": first_present(row, "reference")[1],
                            "answerable": row.get("answerable"), "closed_world": is_closed_world(row),
                            "split": (row.get("metadata") or {}).get("split") if isinstance(row.get("metadata"), dict)
                            else None}
@@ -498,11 +501,7 @@ def _column(kwargs: dict, names: tuple[str, ...], n: int) -> list:
 
 
 def _answerable(value: Any) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        return {"true": True, "false": False, "1": True, "0": False}.get(value.strip().casefold())
-    return bool(value)
+    return parse_bool(value, unknown=None)
 
 
 def score_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwargs) -> list[float]:
@@ -521,7 +520,7 @@ def score_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwa
                    for conv in msgs]
     else:
         prompts = [_prompt_of(p) for p in prompts]
-    refs = _column(kwargs, ("reference", "solution", "reference_answer"), n)
+    refs = _column(kwargs, source_names("reference"), n)
     ans = [_answerable(a) for a in _column(kwargs, ("answerable",), n)]
     truncated = _column(kwargs, ("is_truncated",), n)
     closed = [_answerable(w) is True for w in _column(kwargs, (CLOSED_WORLD,), n)]

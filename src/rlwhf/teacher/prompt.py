@@ -10,10 +10,10 @@ from pathlib import Path
 from string import Template
 
 from rlwhf.config import configs_dir
+from rlwhf.data.schema import GRADE_VERDICT  # the one grade -> verdict map
 from rlwhf.errors import RlwhfError
 
 DEFAULT_RUBRIC = "honesty_rubric_v1"
-GRADE_VERDICT = {2: "correct", 1: "correct", 0: "abstained", -1: "incorrect", -2: "incorrect"}
 REMINDER = (
     "Your previous reply could not be used: {reason}. Reply with ONLY one JSON object, no other text: "
     '{{"grade": <integer -2..2>, "verdict": "correct" | "incorrect" | "abstained", "feedback": "<text>"}}'

@@ -22,7 +22,7 @@ from rlwhf.errors import RlwhfError
 from rlwhf.telemetry.logs import LogFollower, collect_steps, write_steps_csv
 from rlwhf.telemetry.memory import MemoryTrace
 from rlwhf.telemetry.versions import versions
-from rlwhf.train import cascade as cascade_mod
+from rlwhf.train import fallback as cascade_mod
 from rlwhf.train.bundle import load_plan, max_steps, model_path, output_dir, set_flag
 from rlwhf.train.checkpoints import finalize_model, global_step, latest_complete
 from rlwhf.train.config import TrainConfig
@@ -80,10 +80,10 @@ def _torchrun_args(env: dict) -> list[str]:
 
 
 def _progress(total: int | None, initial: int, enabled: bool):
-    from tqdm import tqdm
+    from rlwhf.progress import bar, show_progress
 
-    return tqdm(total=total, initial=initial, desc="train", unit="step", file=sys.stderr,
-                disable=not enabled, dynamic_ncols=True)
+    # --no-progress, `rlwhf -q` or a stderr that is not a terminal: no bar (log lines still go out).
+    return bar(total, "train", "step", enabled=enabled and show_progress(), initial=initial)
 
 
 def _load_summary(path: Path) -> dict:
@@ -94,6 +94,15 @@ def _load_summary(path: Path) -> dict:
 
 
 def train(cfg: TrainConfig, cascade: list | None = None) -> dict:
+    """Run a plan to completion (see `_train`), holding its output dir's lock: one run per dir at a time."""
+    from rlwhf.lockfile import dir_lock
+
+    check(cfg)
+    with dir_lock(output_dir(load_plan(cfg.plan)), "rlwhf train"):
+        return _train(cfg, cascade)
+
+
+def _train(cfg: TrainConfig, cascade: list | None = None) -> dict:
     """Run a plan to completion with OOM fallback and telemetry; returns where things are.
 
     Result keys: final_model (a folder AutoModelForCausalLM / AutoTokenizer load), output_dir,

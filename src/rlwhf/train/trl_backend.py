@@ -22,6 +22,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from rlwhf.config import parse_bool
 from rlwhf.errors import RlwhfError
 
 # Flags consumed by this module (not TRL config fields) or meaningless outside ms-swift.
@@ -48,8 +49,8 @@ def coerce(value: Any, tp: Any) -> Any:
         items = value if isinstance(value, list) else [value]
         return [coerce(v, inner) for v in items]
     if args and origin is not dict and origin is not typing.Literal:
-        if isinstance(value, str) and value.lower() in ("true", "false") and bool in args:
-            return value.lower() == "true"
+        if isinstance(value, str) and value.strip().lower() in ("true", "false") and bool in args:
+            return parse_bool(value)
         for member in args:
             if member is bool:
                 continue
@@ -61,9 +62,7 @@ def coerce(value: Any, tp: Any) -> Any:
     if not isinstance(value, str):
         return value
     if tp is bool:
-        if value.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"not a boolean: {value!r}")
-        return value.lower() in ("true", "1")
+        return parse_bool(value)
     if tp is int:
         return int(value)
     if tp is float:
