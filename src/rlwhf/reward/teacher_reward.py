@@ -171,6 +171,76 @@ class TeacherRewardConfig:
         return cfg
 
 
+@dataclass(kw_only=True)
+class TeacherOptions:
+    """The teacher flags `rlwhf plan`, `rlwhf train` and `rlwhf launch` share (their configs inherit these
+    fields); unset flags leave the plan's (or the preset's) reward as it is."""
+
+    reward: str | None = field(default=None, metadata={
+        "help": "GRPO reward source: judge (local rubric judge, no network), teacher (every completion graded "
+                "by the teacher) or hybrid (the teacher only where the judge is not certain); default: the "
+                "preset's reward.source", "choices": SOURCES})
+    teacher_base_url: str | None = field(default=None, metadata={
+        "help": "teacher endpoint, OpenAI-compatible (…/v1): xAI, OpenAI, vLLM, Ollama, `swift deploy`"})
+    teacher_model: str | None = field(default=None, metadata={"help": "teacher model name"})
+    api_key_env: str | None = field(default=None, metadata={
+        "help": "NAME of the environment variable holding the teacher's API key (never the key itself)"})
+    teacher_fallback: str | None = field(default=None, metadata={
+        "help": "a teacher down from the start: stop the run (stop, default) or train on the local judge (judge)",
+        "choices": FALLBACKS})
+    teacher_max_requests: int | None = field(default=None, metadata={
+        "help": "run budget in teacher requests; then the local judge grades"})
+    teacher_max_tokens: int | None = field(default=None, metadata={
+        "help": "run budget in teacher tokens; then the local judge grades"})
+    teacher_concurrency: int | None = field(default=None, metadata={"help": "teacher requests in flight at most"})
+    teacher_price_per_million_tokens: float | None = field(default=None, metadata={
+        "help": "USD per million teacher tokens: a cost line in the summary and the report"})
+
+    def _check_teacher_options(self) -> None:
+        if self.api_key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env):
+            raise RlwhfError("--api-key-env takes the NAME of an environment variable (e.g. XAI_API_KEY), "
+                             "never the key itself")
+        if self.reward is not None and self.reward not in SOURCES:
+            raise RlwhfError(f"--reward {self.reward!r}: choose one of {', '.join(SOURCES)}")
+
+    def teacher_overrides(self) -> dict:
+        """The TeacherRewardConfig fields these flags set (empty: none given)."""
+        given = {"source": self.reward, "base_url": self.teacher_base_url, "model": self.teacher_model,
+                 "api_key_env": self.api_key_env, "fallback": self.teacher_fallback,
+                 "max_requests": self.teacher_max_requests, "max_tokens": self.teacher_max_tokens,
+                 "concurrency": self.teacher_concurrency,
+                 "price_per_million_tokens": self.teacher_price_per_million_tokens}
+        return {k: v for k, v in given.items() if v is not None}
+
+    def teacher_config(self, preset: dict | None = None, base: TeacherRewardConfig | None = None
+                       ) -> TeacherRewardConfig | None:
+        """The reward config these flags ask for, over `base` (a plan's) or the preset's `reward` section;
+        None when neither the flags nor the preset name a source."""
+        section = dict((preset or {}).get("reward") or {})
+        teacher = dict(section.get("teacher") or {})
+        unknown = sorted(set(teacher) - _CONFIG_FIELDS - {"source"})
+        if unknown:
+            raise RlwhfError(f"preset reward.teacher: unknown key(s) {', '.join(unknown)} (known: "
+                             f"{', '.join(sorted(_CONFIG_FIELDS - {'source'}))})")
+        given = self.teacher_overrides()
+        if base is not None:
+            values = dataclasses.asdict(base)
+        elif given.get("source") or section.get("source"):
+            values = {k: v for k, v in teacher.items() if v is not None}
+            values["source"] = section.get("source") or "judge"
+        else:
+            return None
+        values.update(given)
+        cfg = TeacherRewardConfig(**values)
+        from rlwhf.config import check
+
+        check(cfg)
+        return cfg
+
+
+_CONFIG_FIELDS = {f.name for f in dataclasses.fields(TeacherRewardConfig)}
+
+
 # ---------------------------------------------------------------- what hybrid trusts the judge with
 def judge_is_certain(judgement, has_reference: bool) -> bool:
     """Is the local judge sure enough of this grade that the teacher need not be asked?
