@@ -17,6 +17,7 @@ import json
 import re
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 FIELDS = re.compile(r"Question: (?P<q>.*?)\nAnswerable: (?P<a>\w+)\nReference answer: (?P<r>.*?)\n"
@@ -51,6 +52,7 @@ class RubricTeacher:
         self.inflight = 0
         self.max_inflight = 0
         self.attempts: dict[str, int] = {}
+        self.asked: Counter = Counter()  # (question, answer) -> requests about it
         self.bodies: list[dict] = []
         self.auth_headers: set[str] = set()
         server = self
@@ -75,6 +77,7 @@ class RubricTeacher:
                     server.max_inflight = max(server.max_inflight, server.inflight)
                     k = server.attempts.get(answer, 0)
                     server.attempts[answer] = k + 1
+                    server.asked[(fields.group("q") if fields else "", answer)] += 1
                     server.bodies.append(body)
                     server.auth_headers.add(self.headers.get("Authorization", ""))
                 try:
