@@ -95,6 +95,26 @@ class PolicyCompute:
         self.opt.zero_grad()
 
 
+class LoopbackTeacher:
+    """The loopback rubric teacher in its own process (as a remote teacher would be: its threads do not
+    compete with the trainer's for this process's interpreter lock)."""
+
+    def __init__(self, latency: float):
+        self.latency = latency
+
+    def __enter__(self):
+        import subprocess
+
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "_rubric_teacher.py"), "--latency",
+                                      str(self.latency)], stdout=subprocess.PIPE, text=True)
+        self.url = self.proc.stdout.readline().strip()
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
 def round_trip(url: str, n: int = 5) -> float:
     """Median seconds of one grading request to the teacher (what one round trip costs)."""
     from rlwhf.teacher.prompt import load_rubric
@@ -120,8 +140,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
-    from _rubric_teacher import RubricTeacher
-
     from rlwhf.reward.teacher_reward import TeacherReward, TeacherRewardConfig, balanced
 
     steps = make_steps(args.steps, args.seed)
@@ -129,12 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     compute()  # warm-up: the first generate pays one-off costs
     tmp = Path(tempfile.mkdtemp(prefix="teacher_bench_"))
     sources = ("judge", "hybrid", "teacher")
-    with RubricTeacher(latency_s=args.latency) as server:
+    with LoopbackTeacher(args.latency) as server:
         rtt = round_trip(server.url)
         rewards = {s: TeacherReward(TeacherRewardConfig(source=s, base_url=server.url, model="teacher",
                                                         cache=str(tmp / f"{s}.sqlite")))
                    for s in sources}
-        rewards["judge"].score(**{**steps[0], "completions": steps[0]["completions"][:1]})  # import warm-up
+        TeacherReward(TeacherRewardConfig()).score(steps[0]["completions"][:1], messages=steps[0]["messages"][:1])
         step_s = {s: [] for s in sources}
         wait_s = {s: [] for s in sources}
         for batch in steps:
@@ -145,12 +163,11 @@ def main(argv: list[str] | None = None) -> int:
                 step_s[s].append(time.perf_counter() - t0)
                 wait_s[s].append(rewards[s].last_stats["reward_wait_s"])
         first = {s: list(rewards[s].records) for s in sources}
-        served = server.requests
         for batch in steps:  # a rerun over the same completions
             for s in ("hybrid", "teacher"):
                 rewards[s].score(**batch)
-        rerun_requests = server.requests - served
         rerun = {s: rewards[s].records[len(first[s]):] for s in ("hybrid", "teacher")}
+        rerun_requests = sum(r["http_requests"] for s in rerun for r in rerun[s])
 
     def tot(recs, key):
         return sum(r[key] for r in recs)
