@@ -39,8 +39,9 @@ def embedded_policy(tmp_path_factory) -> Path:
     return out
 
 
-def test_teacher_rewarded_grpo_makes_the_policy_more_honest(embedded_policy, tmp_path):
+def test_teacher_rewarded_grpo_makes_the_policy_more_honest(embedded_policy, tmp_path, monkeypatch):
     """Reduced budget: the loopback teacher (grading by the rubric judge's logic) is the only grader."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # a 0.9M-parameter policy: more threads only contend
     out = tmp_path / "run"
     with RubricTeacher() as teacher:
         assert main(["launch", "--output_dir", str(out), "--model", str(embedded_policy), "--max-steps", "100",
@@ -111,8 +112,8 @@ def test_kill_9_then_resume_reaches_the_step_count_and_regrades_nothing(tiny_mod
     in_flight = 8
     assert len(again) <= in_flight, again
     repeated = [r for r in resumed if r["step"] in {k["step"] for k in killed}]
-    if repeated:
-        assert sum(r["cache_hits"] for r in repeated) >= sum(r["completions"] for r in repeated) - in_flight
+    assert repeated  # the kill came after step 3's rewards and before checkpoint 4: step 3 ran twice
+    assert sum(r["cache_hits"] for r in repeated) >= sum(r["completions"] for r in repeated) - in_flight
     summary = json.loads((Path(result["telemetry_dir"]) / "summary.json").read_text())
     assert summary["teacher"]["completions"] == sum(r["completions"] for r in records)
     assert sum(asked_before.values()) <= summary["teacher"]["http_requests"]
