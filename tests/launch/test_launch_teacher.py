@@ -59,7 +59,8 @@ def test_teacher_rewarded_grpo_makes_the_policy_more_honest(embedded_policy, tmp
     assert TEACHER_KEYS <= set(t) and t["source"] == "teacher"
     assert t["completions"] == 100 * 64 and t["fallbacks"] == 0 and t["hybrid_skips"] == 0 and t["judged"] == 0
     assert t["requests"] + t["cache_hits"] == t["completions"] and t["unbalanced_steps"] == []
-    assert t["http_requests"] == served and t["tokens"] == 120 * t["requests"]
+    assert t["http_requests"] == served - 1  # and the one request `rlwhf train` checks the teacher with first
+    assert t["tokens"] == 120 * t["requests"]  # the loopback's usage: 100 prompt + 20 completion tokens
     assert t["latency_ms_p95"] >= t["latency_ms_mean"] > 0 and t["reward_wait_s"] > 0
     assert t["cost_usd"] == pytest.approx(t["tokens"] * 0.5 / 1e6)
     assert "## Teacher reward" in (out / "report.md").read_text()
