@@ -499,12 +499,11 @@ def _answerable(value: Any) -> bool | None:
     return bool(value)
 
 
-def score_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwargs) -> list[float]:
-    """Rewards for a trainer's batch: completions plus the dataset's columns as aligned lists.
+def trainer_columns(completions: Sequence[Any], kwargs: dict) -> list[tuple[str, Any, Any, bool | None, Any]]:
+    """(prompt, completion, reference, answerable, is_truncated) per completion of a trainer's batch.
 
     Prompts come from `prompts` (TRL) or `messages` (ms-swift: the conversation up to the answer);
-    references from `reference` or `solution`; `answerable` as given. ms-swift's `is_truncated` caps
-    an answer cut off by the length limit at 0.
+    references from `reference`, `solution` or `reference_answer`; `answerable` as given.
     """
     n = len(completions)
     prompts = kwargs.get("prompts")
@@ -517,8 +516,18 @@ def score_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwa
     refs = _column(kwargs, ("reference", "solution", "reference_answer"), n)
     ans = [_answerable(a) for a in _column(kwargs, ("answerable",), n)]
     truncated = _column(kwargs, ("is_truncated",), n)
+    return list(zip(prompts, completions, refs, ans, truncated))
+
+
+def score_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwargs) -> list[float]:
+    """Rewards for a trainer's batch: completions plus the dataset's columns as aligned lists.
+
+    Prompts come from `prompts` (TRL) or `messages` (ms-swift: the conversation up to the answer);
+    references from `reference` or `solution`; `answerable` as given. ms-swift's `is_truncated` caps
+    an answer cut off by the length limit at 0.
+    """
     out = []
-    for p, c, r, a, t in zip(prompts, completions, refs, ans, truncated):
+    for p, c, r, a, t in trainer_columns(completions, kwargs):
         score = reward.score_one(p, c, r, a)[0]
         out.append(min(score, 0.0) if t else score)
     return out

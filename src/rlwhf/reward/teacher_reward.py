@@ -636,22 +636,11 @@ def _step_of(state: Any) -> int | None:
 
 
 def _items(completions: Sequence[Any], kwargs: dict) -> list[_Item]:
-    from rlwhf.reward.model import _answerable, _column, _prompt_of
+    from rlwhf.reward.model import trainer_columns
     from rlwhf.reward.rubric import completion_text
 
-    n = len(completions)
-    prompts = kwargs.get("prompts")
-    if not isinstance(prompts, (list, tuple)) or len(prompts) != n:
-        msgs = _column(kwargs, ("messages",), n)
-        prompts = [_prompt_of([m for m in (conv or []) if m.get("role") != "assistant"] if conv else None)
-                   for conv in msgs]
-    else:
-        prompts = [_prompt_of(p) for p in prompts]
-    refs = _column(kwargs, ("reference", "solution", "reference_answer"), n)
-    ans = [_answerable(a) for a in _column(kwargs, ("answerable",), n)]
-    truncated = _column(kwargs, ("is_truncated",), n)
     return [_Item(p or "", completion_text(c).strip(), _reference_text(r), a, bool(t))
-            for p, c, r, a, t in zip(prompts, completions, refs, ans, truncated)]
+            for p, c, r, a, t in trainer_columns(completions, kwargs)]
 
 
 # ---------------------------------------------------------------- reading the telemetry back
