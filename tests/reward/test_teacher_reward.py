@@ -232,3 +232,13 @@ def test_summary_sums_calls_and_prices_tokens():
     assert (s["completions"], s["requests"], s["cache_hits"], s["fallbacks"]) == (8, 2, 5, 1)
     assert s["latency_ms_mean"] == 150.0 and s["latency_ms_p95"] == 200.0 and s["reward_wait_s"] == 0.21
     assert s["cost_usd"] == 0.0002 and s["unbalanced_steps"] == []
+
+
+def test_a_teacher_that_only_writes_nonsense_is_said_once_and_counted(tmp_path, capsys):
+    comps, kw = batch(1)
+    with RubricTeacher(script=lambda a, k: "malformed") as server:
+        reward = TeacherReward(cfg(server.url, tmp_path))
+        reward.score(comps, **kw)
+        reward.score(comps, **kw)
+    assert all(r["fallbacks"] == 8 and r["fallback_reasons"] == {"unparseable": 8} for r in reward.records)
+    assert capsys.readouterr().err.count("none of its replies was the rubric's JSON object") == 1

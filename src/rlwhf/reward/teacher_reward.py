@@ -369,6 +369,7 @@ class TeacherReward:
         self.ever_graded = False
         self.budget_spent = False
         self._said_budget = False
+        self._said_nonsense = False
         self._started = 0  # teacher exchanges begun (the request budget counts them before they send)
         self._use_schema = self.cfg.response_format != "none"
         self.last_stats: dict = {}
@@ -467,13 +468,18 @@ class TeacherReward:
             stats["tokens"] = stats["prompt_tokens"] + stats["completion_tokens"]
             if stats["requests"]:
                 self.ever_graded = True
-            elif (pending and transport_failures == len(pending) and not self.ever_graded
-                  and self.cfg.fallback == "stop"):
-                raise TeacherUnavailable(
-                    f"the teacher at {self.client.url} did not answer any of {len(pending)} grading request(s) "
-                    f"({', '.join(f'{k}: {v}' for k, v in sorted(reasons.items()))}); stopping rather than "
-                    "training on fallback grades (pass --teacher-fallback judge to train on the local judge's "
-                    "grades when the teacher is down)")
+            elif pending and not self.ever_graded:
+                if reasons.get("unparseable") and not self._said_nonsense:
+                    self._said_nonsense = True
+                    self._log(f"the teacher at {self.client.url} answers, but none of its replies was the rubric's "
+                              f"JSON object ({reasons['unparseable']} unusable twice): the local judge grades "
+                              "those; check --teacher-model and the server's chat template")
+                if transport_failures == len(pending) and self.cfg.fallback == "stop":
+                    raise TeacherUnavailable(
+                        f"the teacher at {self.client.url} did not answer any of {len(pending)} grading request(s) "
+                        f"({', '.join(f'{k}: {v}' for k, v in sorted(reasons.items()))}); stopping rather than "
+                        "training on fallback grades (pass --teacher-fallback judge to train on the local judge's "
+                        "grades when the teacher is down)")
 
         rewards = [min(g, 0.0) if it.truncated else g for g, it in zip(grades, items)]
         wait = time.perf_counter() - t0
