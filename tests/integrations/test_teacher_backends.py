@@ -68,9 +68,9 @@ def test_trl_teacher_reward_is_async_and_graded_by_the_teacher(monkeypatch, tmp_
     assert resolve_reward("rlwhf_teacher") is trl_rewards.teacher_reward
     with RubricTeacher() as server:
         cfg = teacher_env(monkeypatch, server.url, tmp_path)
+        conversations = [[{"role": "user", "content": q}] for q, _, _ in QUESTIONS]
         out = asyncio.run(trl_rewards.teacher_reward([[{"role": "assistant", "content": a}] for a in ANSWERS],
-                                                     prompts=[[{"role": "user", "content": q}] for q, _, _ in QUESTIONS],
-                                                     solution=[s for _, s, _ in QUESTIONS],
+                                                     prompts=conversations, solution=[s for _, s, _ in QUESTIONS],
                                                      answerable=[a for _, _, a in QUESTIONS], trainer_state=None))
         fn = trl_rewards.make_teacher_reward(cfg, telemetry_dir=str(tmp_path / "trl"))
         assert fn.__name__ == "teacher_reward" and asyncio.iscoroutinefunction(fn)

@@ -81,7 +81,8 @@ class TeacherRewardConfig:
         "help": "SQLite grade cache shared with `rlwhf evaluate` (default $RLWHF_CACHE_DIR/teacher_cache.sqlite)"})
     concurrency: int = field(default=64, metadata={"help": "teacher requests in flight at most (per process)"})
     timeout: float = field(default=30.0, metadata={"help": "seconds before one teacher request counts as failed"})
-    max_retries: int = field(default=3, metadata={"help": "retries per request (timeouts, 429, 5xx, dropped connections)"})
+    max_retries: int = field(default=3, metadata={
+        "help": "retries per request (timeouts, 429, 5xx, dropped connections)"})
     backoff_base: float = field(default=0.5, metadata={"help": "first retry delay in seconds (doubles, + jitter)"})
     backoff_max: float = field(default=10.0, metadata={"help": "longest retry delay, Retry-After included"})
     max_requests: int | None = field(default=None, metadata={
