@@ -1,6 +1,6 @@
 """GRPO step time with the reward from the local judge, `hybrid` and `teacher`, side by side in one run.
 
-    python benchmarks/teacher_reward.py [--steps 8] [--latency 0.15] [--compute real|none]
+    python benchmarks/teacher_reward.py [--steps 16] [--latency 0.15] [--compute real|none]
 
 Each step is 8 prompts x 8 completions = 64, drawn from the built-in corpus with a warm-start policy's mix
 of answers (confident, hedged, abstaining, extra detail, fabricated), duplicates included as a sampling
@@ -133,7 +133,7 @@ def round_trip(url: str, n: int = 5) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--latency", type=float, default=0.15, help="seconds the loopback teacher takes per request")
     ap.add_argument("--compute", choices=["real", "none"], default="real",
                     help="real: the policy's generate + update per step; none: the reward alone")
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.steps} GRPO steps x 64 completions; teacher latency {args.latency * 1000:.0f} ms "
           f"(one round trip measured: {rtt * 1000:.1f} ms); policy compute: {args.compute}")
     print(f"{'source':8} {'step_s':>7} {'wait_s':>7} {'requests':>8} {'http':>5} {'hits':>5} {'skips':>5} "
-          f"{'fallbk':>6} {'judged':>6} balanced")
+          f"{'fallbk':>6} {'judged':>6} balanced   (step_s, wait_s: means over the steps)")
     for s in sources:
         recs = first[s]
         print(f"{s:8} {statistics.mean(step_s[s]):7.3f} {statistics.mean(wait_s[s]):7.3f} "
@@ -188,7 +188,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{tot(recs, 'requests'):8d} {tot(recs, 'http_requests'):5d} {tot(recs, 'cache_hits'):5d} "
               f"{tot(recs, 'hybrid_skips'):5d} {tot(recs, 'fallbacks'):6d} {tot(recs, 'judged'):6d} "
               f"{all(balanced(r) for r in recs)}   (* rerun over the same completions)")
-    judge_t, hybrid_t, teacher_t = (statistics.mean(step_s[s]) for s in sources)
+    # medians: on a shared machine a step now and then waits for a core, whichever source it runs
+    judge_t, hybrid_t, teacher_t = (statistics.median(step_s[s]) for s in sources)
+    print(f"median step time: judge {judge_t:.3f} s, hybrid {hybrid_t:.3f} s, teacher {teacher_t:.3f} s; median "
+          f"reward wait: judge {statistics.median(wait_s['judge']) * 1000:.1f} ms, hybrid "
+          f"{statistics.median(wait_s['hybrid']) * 1000:.1f} ms, teacher {statistics.median(wait_s['teacher']) * 1000:.1f} ms")
     ok_h = hybrid_t <= 1.15 * judge_t
     ok_t = teacher_t <= judge_t + rtt
     ok_r = rerun_requests == 0
