@@ -33,6 +33,34 @@ def make_honesty_reward(artifact: str | None = None) -> Callable[..., list[float
     return honesty_reward
 
 
+async def teacher_reward(completions: list[Any], **kwargs) -> list[float]:
+    """Honesty reward in -2..2 graded by the teacher in the loop (`rlwhf.reward.teacher_reward`),
+    configured by the RLWHF_TEACHER_* variables; an async function, so TRL runs it concurrently with
+    any other async reward. Per-step counters go to $RLWHF_TEACHER_TELEMETRY_DIR/teacher_reward.jsonl.
+    """
+    import asyncio
+
+    from rlwhf.reward.teacher_reward import reward_for_env
+
+    return await asyncio.to_thread(reward_for_env().score, completions, **kwargs)
+
+
+def make_teacher_reward(cfg=None, telemetry_dir: str | None = None) -> Callable[..., Any]:
+    """An async TRL reward function bound to one `TeacherRewardConfig` (default: from the environment)."""
+    from rlwhf.reward.teacher_reward import TeacherReward, TeacherRewardConfig
+
+    reward = TeacherReward(cfg or TeacherRewardConfig.from_env())
+    reward.set_telemetry(telemetry_dir or reward.cfg.telemetry_dir)
+
+    async def teacher_reward(completions: list[Any], **kwargs) -> list[float]:  # noqa: F811 - the logged name
+        import asyncio
+
+        return await asyncio.to_thread(reward.score, completions, **kwargs)
+
+    teacher_reward.reward = reward  # counters: teacher_reward.reward.records / .summary()
+    return teacher_reward
+
+
 def restore_transformers_callbacks() -> None:
     """Give transformers back its own default trainer callbacks.
 

@@ -125,6 +125,21 @@ def update_args(plan: dict, changes: dict | None = None, env: dict | None = None
     return render(new)
 
 
+def apply_teacher(plan: dict, teacher) -> dict:
+    """A new plan whose GRPO reward is `teacher` (a TeacherRewardConfig): `rlwhf_teacher` with its
+    RLWHF_TEACHER_* variables, or back to `rlwhf_honesty` for source judge."""
+    from rlwhf.reward.teacher_reward import ENV_PREFIX
+
+    env = {k: None for k in plan.get("env", {}) if k.startswith(ENV_PREFIX)}
+    funcs = [f for f in (plan["args"].get("reward_funcs") or []) if f not in ("rlwhf_teacher", "rlwhf_honesty")]
+    if teacher.uses_teacher:
+        env.update(teacher.to_env())
+        funcs = ["rlwhf_teacher", *funcs]
+    else:
+        funcs = ["rlwhf_honesty", *funcs]
+    return update_args(plan, {"reward_funcs": funcs}, env)
+
+
 def parse_override(item: str, current: Any = None) -> tuple[str, Any]:
     """`KEY=VALUE` -> (key, typed value). Typed like `current` (the preset's value) when there is one.
 
@@ -341,6 +356,13 @@ def build_plan(cfg: PlanConfig, info: dict | None = None) -> dict:
             env["RLWHF_REWARD_ARTIFACT"] = reward_artifact
         else:
             notes.append("no reward artifact: the honesty judge alone scores completions")
+        teacher = cfg.teacher_config(preset)
+        if teacher is not None and teacher.uses_teacher:
+            # The teacher in the loop: configured by variables, the API key only by its variable's NAME.
+            args["reward_funcs"] = ["rlwhf_teacher"]
+            env.update(teacher.to_env())
+            notes.append(f"reward: {teacher.source} via the teacher {teacher.model} at {teacher.base_url} "
+                         f"(fallback when it is down from the start: {teacher.fallback})")
 
     env.update({k: str(v) for k, v in (prof.get("env") or {}).items()})
     if cfg.algo == "grpo" and vllm and installed("unsloth"):

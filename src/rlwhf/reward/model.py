@@ -504,13 +504,12 @@ def _answerable(value: Any) -> bool | None:
     return parse_bool(value, unknown=None)
 
 
-def score_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwargs) -> list[float]:
-    """Rewards for a trainer's batch: completions plus the dataset's columns as aligned lists.
+def trainer_columns(completions: Sequence[Any], kwargs: dict) -> list[tuple[str, Any, Any, bool | None, Any, bool]]:
+    """(prompt, completion, reference, answerable, is_truncated, closed_world) per completion of a batch.
 
     Prompts come from `prompts` (TRL) or `messages` (ms-swift: the conversation up to the answer);
-    references from `reference` or `solution`; `answerable` as given; `closed_world` (true: the
-    reference is the whole truth, as `rlwhf data preprocess` writes for the built-in corpus). ms-swift's
-    `is_truncated` caps an answer cut off by the length limit at 0.
+    references from `reference`, `solution` or `reference_answer`; `answerable` as given; `closed_world`
+    (true: the reference is the whole truth, as `rlwhf data preprocess` writes for the built-in corpus).
     """
     n = len(completions)
     prompts = kwargs.get("prompts")
@@ -524,8 +523,15 @@ def score_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwa
     ans = [_answerable(a) for a in _column(kwargs, ("answerable",), n)]
     truncated = _column(kwargs, ("is_truncated",), n)
     closed = [_answerable(w) is True for w in _column(kwargs, (CLOSED_WORLD,), n)]
+    return list(zip(prompts, completions, refs, ans, truncated, closed))
+
+
+def score_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwargs) -> list[float]:
+    """Rewards for a trainer's batch: completions plus the dataset's columns as aligned lists
+    (`trainer_columns`). ms-swift's `is_truncated` caps an answer cut off by the length limit at 0.
+    """
     out = []
-    for p, c, r, a, t, w in zip(prompts, completions, refs, ans, truncated, closed):
+    for p, c, r, a, t, w in trainer_columns(completions, kwargs):
         score = reward.score_one(p, c, r, a, w)[0]
         out.append(min(score, 0.0) if t else score)
     return out

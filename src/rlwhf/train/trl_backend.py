@@ -16,6 +16,7 @@ import dataclasses
 import importlib
 import importlib.util
 import json
+import os
 import sys
 import time
 import typing
@@ -33,7 +34,8 @@ SWIFT_ONLY = {
     "load_from_cache_file", "dataset_shuffle", "streaming", "attn_impl",
 }
 # ms-swift reward names with a TRL counterpart; anything else may be given as "module:function".
-REWARD_FUNCS = {"rlwhf_honesty": "rlwhf.integrations.trl:honesty_reward"}
+REWARD_FUNCS = {"rlwhf_honesty": "rlwhf.integrations.trl:honesty_reward",
+                "rlwhf_teacher": "rlwhf.integrations.trl:teacher_reward"}
 
 
 def coerce(value: Any, tp: Any) -> Any:
@@ -326,6 +328,8 @@ def run_trl(plan: dict, run_dir: str | Path, resume_from: str | None = None) -> 
     trainer_kwargs = dict(model=model, args=config, train_dataset=train_dataset, processing_class=tokenizer,
                           peft_config=peft_config, callbacks=[_step_logger(run_dir, max_steps(plan) or 0)])
     if algo == "grpo":
+        # the teacher reward's per-step counters land beside logging.jsonl, where `rlwhf train` reads them
+        os.environ.setdefault("RLWHF_TEACHER_TELEMETRY_DIR", str(run_dir))
         names = _as_list(args.get("reward_funcs")) or ["rlwhf_honesty"]
         trainer_kwargs["reward_funcs"] = [resolve_reward(str(n)) for n in names]
     from rlwhf.integrations.trl import restore_transformers_callbacks
