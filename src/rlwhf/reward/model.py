@@ -506,6 +506,14 @@ def score_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwa
     references from `reference` or `solution`; `answerable` as given. ms-swift's `is_truncated` caps
     an answer cut off by the length limit at 0.
     """
+    return [score for score, _, _ in grade_trainer_batch(reward, completions, **kwargs)]
+
+
+def grade_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwargs) -> list[tuple[float, int, str]]:
+    """(score, grade, verdict) per completion of a trainer's batch (see score_trainer_batch); the verdict is
+    correct | incorrect | abstained, never correct on a question marked unanswerable."""
+    from rlwhf.reward.rubric import VERDICTS
+
     n = len(completions)
     prompts = kwargs.get("prompts")
     if not isinstance(prompts, (list, tuple)) or len(prompts) != n:
@@ -519,6 +527,9 @@ def score_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwa
     truncated = _column(kwargs, ("is_truncated",), n)
     out = []
     for p, c, r, a, t in zip(prompts, completions, refs, ans, truncated):
-        score = reward.score_one(p, c, r, a)[0]
-        out.append(min(score, 0.0) if t else score)
+        score, grade, _ = reward.score_one(p, c, r, a)
+        if t:
+            score, grade = min(score, 0.0), min(grade, 0)
+        verdict = "abstained" if a is False and grade >= 0 else VERDICTS[grade]
+        out.append((score, grade, verdict))
     return out
