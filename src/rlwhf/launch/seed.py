@@ -47,3 +47,44 @@ def configured_model(model: str | None = None) -> tuple[str | None, str]:
         return os.environ["RLWHF_MODEL"], "$RLWHF_MODEL"
     cached = cached_embedded_policy()
     return (str(cached), "the embedded default policy, cached") if cached else (None, "none configured")
+
+
+def standby_plan_config(cfg, log=print):
+    """Fill a PlanConfig the way the seed's step 3 needs it (`unsloth_standby_runner.py` with no arguments):
+    the embedded policy unless --model, the preset's preprocessed rows unless --dataset, the preset's reward
+    artifact when it exists, every path absolute (step 4 runs the command inside vendor/ms-swift-sub), and
+    a batch that a tiny dataset can fill (as `rlwhf launch` does)."""
+    import dataclasses
+
+    from rlwhf.config import load_preset
+    from rlwhf.errors import RlwhfError
+
+    preset = load_preset(cfg.preset)
+    changes: dict = {}
+    if not cfg.model:
+        info = embedded_policy(POLICY_DIR, log=log)
+        how = "from the cache" if info["cached"] else f"built ({info['sft']['steps']} SFT steps)"
+        log(f"policy: the embedded default policy, {how}: {info['output_dir']}")
+        changes["model"] = str(Path(info["output_dir"]).resolve())
+    elif Path(cfg.model).exists():
+        changes["model"] = str(Path(cfg.model).resolve())
+    dataset = Path(cfg.dataset or preset["data"]["processed"])
+    if not dataset.is_file():
+        raise RlwhfError(f"{dataset}: no preprocessed GRPO rows; make them first (step 1): "
+                         "python3 scripts/data_pipeline/ms_swift_preprocess.py --streaming")
+    changes["dataset"] = str(dataset.resolve())
+    section = preset[cfg.algo]
+    changes["output_dir"] = str(Path(cfg.output_dir or section["output_dir"]).resolve())
+    artifact = cfg.reward_artifact or preset["reward"]["artifact"]
+    if cfg.algo == "grpo" and Path(artifact).is_file():
+        changes["reward_artifact"] = str(Path(artifact).resolve())
+    overrides = list(cfg.overrides)
+    if cfg.algo == "grpo" and not any(o.startswith("per_device_train_batch_size=") for o in overrides):
+        prompts = sum(1 for line in dataset.read_bytes().splitlines() if line.strip())
+        gens = int(section["num_generations"])
+        if prompts * gens < int(section["per_device_train_batch_size"]):
+            overrides.append(f"per_device_train_batch_size={prompts * gens}")
+            log(f"only {prompts} prompts: per_device_train_batch_size {prompts * gens} (a step needs a full batch)")
+    changes["overrides"] = overrides
+    Path(VENDOR_DIR).mkdir(parents=True, exist_ok=True)
+    return dataclasses.replace(cfg, **changes)
