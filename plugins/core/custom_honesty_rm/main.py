@@ -94,7 +94,6 @@ def _builtin_corpus(lab) -> str:
     return path
 
 
-
 def _lab_job(params: dict, lab) -> tuple[str, dict]:
     """One Transformer Lab job: parameters from the job, artifact saved under the job, held-out scores."""
     import dataclasses as dc

@@ -61,6 +61,11 @@ def standby_plan_config(cfg, log=print):
 
     preset = load_preset(cfg.preset)
     changes: dict = {}
+    dataset = Path(cfg.dataset or preset["data"]["processed"])
+    if not dataset.is_file():
+        raise RlwhfError(f"{dataset}: no preprocessed GRPO rows; make them first (step 1): "
+                         "python3 scripts/data_pipeline/ms_swift_preprocess.py --streaming")
+    changes["dataset"] = str(dataset.resolve())
     if not cfg.model:
         info = embedded_policy(POLICY_DIR, log=log)
         how = "from the cache" if info["cached"] else f"built ({info['sft']['steps']} SFT steps)"
@@ -68,11 +73,6 @@ def standby_plan_config(cfg, log=print):
         changes["model"] = str(Path(info["output_dir"]).resolve())
     elif Path(cfg.model).exists():
         changes["model"] = str(Path(cfg.model).resolve())
-    dataset = Path(cfg.dataset or preset["data"]["processed"])
-    if not dataset.is_file():
-        raise RlwhfError(f"{dataset}: no preprocessed GRPO rows; make them first (step 1): "
-                         "python3 scripts/data_pipeline/ms_swift_preprocess.py --streaming")
-    changes["dataset"] = str(dataset.resolve())
     section = preset[cfg.algo]
     changes["output_dir"] = str(Path(cfg.output_dir or section["output_dir"]).resolve())
     artifact = cfg.reward_artifact or preset["reward"]["artifact"]
