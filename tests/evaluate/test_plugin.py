@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from _teacher_server import FlakyServer
 
 from rlwhf.errors import RlwhfError
 from rlwhf.evaluate.tlab import config_from_params, index_json, main

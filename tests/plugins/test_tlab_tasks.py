@@ -5,7 +5,10 @@ status, progress, logged metrics, artifacts, evaluation table and model, as Tran
 from __future__ import annotations
 
 import csv
+import dataclasses
+import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -27,7 +30,7 @@ def test_task_yaml_is_the_current_format(task_dir):
     for field in ("run", "setup", *map(str, (task.get("envs") or {}).values())):
         text = task[field] if field in ("run", "setup") else field
         # Transformer Lab substitutes only {{secret._NAME}}; anything else reaches bash as written.
-        assert "${{" not in text and not [m for m in __import__("re").findall(r"\{\{[^}]*\}\}", text)
+        assert "${{" not in text and not [m for m in re.findall(r"\{\{[^}]*\}\}", text)
                                            if not SECRET.fullmatch(m)], text
     assert task["run"] == f"python3 {task_dir.name}/main.py"
     assert (task_dir / task["setup"].split()[-1].split("/", 1)[1]).is_file()
@@ -38,13 +41,11 @@ def test_task_parameters_are_the_configs():
     from rlwhf.reward.model import TrainConfig
 
     rm = yaml.safe_load((RM / "task.yaml").read_text())["parameters"]
-    for name in ("dataset", "output_dir", *[f.name for f in __import__("dataclasses").fields(TrainConfig)]):
+    for name in ("dataset", "output_dir", *[f.name for f in dataclasses.fields(TrainConfig)]):
         assert name in rm, name
     ev = yaml.safe_load((EVALUATOR / "task.yaml").read_text())["parameters"]
     assert set(ev) == set(parameters())
     assert all(ev[k] == v.get("default", "") for k, v in parameters().items())
-    import importlib.util
-
     spec = importlib.util.spec_from_file_location("rlwhf_grpo_main", GRPO / "main.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
