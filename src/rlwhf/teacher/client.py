@@ -255,8 +255,8 @@ RETIRED = {
 def gone_message(code: int, url: str, body: dict, detail: str = "") -> str:
     """The 404/410 error for a person: which feature is gone and what to use instead.
 
-    >>> gone_message(410, "https://api.x.ai/v1/chat/completions", {"search_parameters": {"mode": "auto"}})[:44]
-    'HTTP 410 from https://api.x.ai/v1/chat/compl'
+    >>> gone_message(410, "https://api.x.ai/v1/chat/completions", {"search_parameters": {}}).split("; ")[0]
+    'HTTP 410 from https://api.x.ai/v1/chat/completions: xAI Live Search (`search_parameters`) is retired'
     """
     head = f"HTTP {code} from {url}"
     tail = f" (server said: {detail})" if detail else ""
