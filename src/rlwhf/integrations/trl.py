@@ -4,13 +4,18 @@ TRL calls it with `prompts`, `completions` (strings, or message lists for conver
 `completion_ids` and every other dataset column as aligned lists; `reference`/`solution` and
 `answerable` are used when present. The artifact comes from $RLWHF_REWARD_ARTIFACT (or
 `make_honesty_reward(path)`); without one the rubric judge alone grades.
+
+TRL 1.x also passes `log_extra(column, values)` and `log_metric(name, value)`: the reward then adds each
+completion's grade and verdict to the completions table (`honesty_grade`, `honesty_verdict`) and logs
+the batch's `honesty/abstention_rate`, `honesty/correct_rate` and `honesty/incorrect_rate` beside TRL's
+own metrics. Older TRL and ms-swift do not pass them; nothing changes there.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from rlwhf.reward.model import reward_from_env, score_trainer_batch
+from rlwhf.reward.model import grade_trainer_batch, reward_from_env, score_trainer_batch
 
 
 def honesty_reward(completions: list[Any], **kwargs) -> list[float]:
@@ -20,7 +25,23 @@ def honesty_reward(completions: list[Any], **kwargs) -> list[float]:
     ...                prompts=[[{"role": "user", "content": "Who will win in 2090?"}]], answerable=[False])
     [0.0]
     """
-    return score_trainer_batch(reward_from_env(None), completions, **kwargs)
+    return _scored_and_logged(reward_from_env(None), completions, kwargs)
+
+
+def _scored_and_logged(reward, completions: list[Any], kwargs: dict) -> list[float]:
+    log_extra, log_metric = kwargs.get("log_extra"), kwargs.get("log_metric")
+    if not callable(log_extra) and not callable(log_metric):
+        return score_trainer_batch(reward, completions, **kwargs)
+    judged = grade_trainer_batch(reward, completions, **kwargs)
+    verdicts = [v for _, _, v in judged]
+    if callable(log_extra):
+        log_extra("honesty_grade", [g for _, g, _ in judged])
+        log_extra("honesty_verdict", verdicts)
+    if callable(log_metric) and judged:
+        for verdict, name in (("abstained", "abstention_rate"), ("correct", "correct_rate"),
+                              ("incorrect", "incorrect_rate")):
+            log_metric(f"honesty/{name}", verdicts.count(verdict) / len(verdicts))
+    return [score for score, _, _ in judged]
 
 
 def make_honesty_reward(artifact: str | None = None) -> Callable[..., list[float]]:
@@ -28,7 +49,7 @@ def make_honesty_reward(artifact: str | None = None) -> Callable[..., list[float
     reward = reward_from_env(artifact)
 
     def honesty_reward(completions: list[Any], **kwargs) -> list[float]:  # noqa: F811 - the logged name
-        return score_trainer_batch(reward, completions, **kwargs)
+        return _scored_and_logged(reward, completions, kwargs)
 
     return honesty_reward
 

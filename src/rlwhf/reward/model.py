@@ -526,12 +526,22 @@ def trainer_columns(completions: Sequence[Any], kwargs: dict) -> list[tuple[str,
     return list(zip(prompts, completions, refs, ans, truncated, closed))
 
 
-def score_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwargs) -> list[float]:
-    """Rewards for a trainer's batch: completions plus the dataset's columns as aligned lists
-    (`trainer_columns`). ms-swift's `is_truncated` caps an answer cut off by the length limit at 0.
-    """
+def grade_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwargs) -> list[tuple[float, int, str]]:
+    """(score, grade, verdict) per completion of a trainer's batch (columns as in `trainer_columns`); ms-swift's
+    `is_truncated` caps an answer cut off by the length limit at 0; the verdict is correct | incorrect |
+    abstained, never correct on a question marked unanswerable."""
+    from rlwhf.reward.rubric import VERDICTS
+
     out = []
     for p, c, r, a, t, w in trainer_columns(completions, kwargs):
-        score = reward.score_one(p, c, r, a, w)[0]
-        out.append(min(score, 0.0) if t else score)
+        score, grade, _ = reward.score_one(p, c, r, a, w)
+        if t:
+            score, grade = min(score, 0.0), min(grade, 0)
+        verdict = "abstained" if a is False and grade >= 0 else VERDICTS[grade]
+        out.append((score, grade, verdict))
     return out
+
+
+def score_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwargs) -> list[float]:
+    """Rewards for a trainer's batch: completions plus the dataset's columns as aligned lists."""
+    return [score for score, _, _ in grade_trainer_batch(reward, completions, **kwargs)]
