@@ -92,8 +92,10 @@ class ServedStudent:
 
     def _explain(self, exc: TransportError) -> str:
         url, detail = self.client.url, self.client.scrub(str(exc))
-        if exc.reason == "http_404":
-            return (f"{url}: HTTP 404: the server does not serve model {self.model!r} (--student-model), or the URL "
+        if exc.reason == "http_404" or (exc.reason == "http_400" and self.model in detail):
+            # vLLM and OpenAI answer 404 for a model they do not serve; ms-swift's deploy answers 400
+            code = exc.reason.split("_")[1]
+            return (f"{url}: HTTP {code}: the server does not serve model {self.model!r} (--student-model), or the URL "
                     f"is not an OpenAI-compatible .../v1 endpoint ({_one_line(detail)})")
         if exc.reason in ("http_401", "http_403"):
             return (f"{url}: {exc.reason.replace('_', ' ').upper()}: the server refused the request; set the key "
