@@ -75,7 +75,7 @@ def parse_map(items: list[str] | None) -> dict[str, str]:
     {'prompt': 'Question'}
     """
     if isinstance(items, str):  # one string from a plugin parameter: "prompt=question, reference=gold"
-        items = [part for part in re.split(r"[,\s]+", items) if part]
+        items = [part.strip() for part in items.split(",") if part.strip()]
     out = {}
     for item in items or []:
         field, sep, source = item.partition("=")

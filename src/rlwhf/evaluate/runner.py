@@ -17,7 +17,7 @@ from rlwhf.errors import RlwhfError
 from rlwhf.evaluate.dpo import dpo_delta, export_pairs, preferred_of
 from rlwhf.evaluate.metrics import compute_metrics
 from rlwhf.evaluate.rows import read_graded, read_rows
-from rlwhf.evaluate.teachers import make_teacher
+from rlwhf.evaluate.teachers import final_verdict, make_teacher
 from rlwhf.teacher.base import GradeRequest
 
 
@@ -145,9 +145,7 @@ def _apply(row: dict, res, prefix: str = "") -> None:
     No answer to an unanswerable question is "correct" (DESIGN.md); the rubric judge's rule applies to
     every teacher: there a grade >= 0 (saying nobody can know) is "abstained", < 0 "incorrect".
     """
-    verdict = res.verdict
-    if row.get("answerable") is False and verdict == "correct":
-        verdict = "abstained"
+    verdict = final_verdict(res.verdict, row.get("answerable"))
     row[prefix + "grade"] = res.grade
     row[prefix + "verdict"] = verdict
     row[prefix + "feedback"] = res.feedback
