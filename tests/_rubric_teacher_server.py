@@ -1,8 +1,9 @@
 """A well-behaved OpenAI-compatible teacher on loopback that grades with the rubric judge.
 
 It reads the rubric prompt the online teacher sends (honesty_rubric_v1's user section: question,
-answerable, reference, student answer), grades with `rlwhf.reward.judge`, and replies with the rubric's
-JSON: the online teacher path end to end, with real grades, and no network.
+answerable, reference (several acceptable ones as "any of: A | B", known wrong ones on a
+"Known incorrect answers" line), student answer), grades with the offline teacher (`rlwhf.reward.judge`),
+and replies with the rubric's JSON: the online teacher path end to end, with real grades, and no network.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ FIELDS = re.compile(r"Question: (?P<q>.*?)\nAnswerable: (?P<a>\w+)\nReference an
 class RubricTeacherServer:
     def __init__(self):
         self.requests = 0
+        self.seen: list[dict] = []  # the answer key each request carried
         self.lock = threading.Lock()
         server = self
 
@@ -27,7 +29,9 @@ class RubricTeacherServer:
                 pass
 
             def do_POST(self):
+                from rlwhf.evaluate.teachers import OfflineTeacher
                 from rlwhf.reward import judge
+                from rlwhf.teacher.base import GradeRequest
 
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with server.lock:
@@ -37,9 +41,19 @@ class RubricTeacherServer:
                     reply = "I cannot read this request."
                 else:
                     answerable = {"true": True, "false": False}.get(m["a"])
-                    ref = None if m["r"] == "(none)" else m["r"].split("\n")[0]
-                    j = judge(m["q"], m["s"], reference=ref, answerable=answerable)
-                    reply = json.dumps({"grade": j.grade, "verdict": j.verdict, "feedback": j.feedback})
+                    lines = m["r"].split("\n")
+                    refs = [] if lines[0] == "(none)" else [lines[0]]
+                    if lines[0].startswith("any of: "):
+                        refs = lines[0][len("any of: "):].split(" | ")
+                    wrong = []
+                    for line in lines[1:]:
+                        if line.startswith("Known incorrect answers"):
+                            wrong = line.split(": ", 1)[1].split(" | ")
+                    server.seen.append({"references": refs, "incorrect_answers": wrong})
+                    req = GradeRequest(m["q"], m["s"], refs[0] if refs else None, answerable, references=refs,
+                                       incorrect_answers=wrong)
+                    res = OfflineTeacher._grade_one(judge, req)
+                    reply = json.dumps({"grade": res.grade, "verdict": res.verdict, "feedback": res.feedback})
                 data = json.dumps({"id": "t", "object": "chat.completion", "choices": [
                     {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
                     "usage": {"prompt_tokens": 50, "completion_tokens": 20}}).encode()
