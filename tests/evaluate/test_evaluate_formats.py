@@ -243,3 +243,16 @@ def test_the_online_teacher_request_carries_every_reference_and_known_wrong_answ
                                                      incorrect_answers=["w"]))
     assert t.key_for(GradeRequest("q", "a", "x", True)) == t.key_for(GradeRequest("q", "a", "x", True))
     t.close()
+
+
+def test_a_rubric_with_its_own_answer_key_fields(tmp_path):
+    from rlwhf.teacher.prompt import load_rubric
+
+    path = tmp_path / "keyed.md"
+    path.write_text("## system\nGrade.\n## user\nQ: $prompt\nAcceptable: $references\nWrong: $incorrect_answers\n"
+                    "Best: $reference\nA: $answer\n")
+    user = load_rubric(str(path)).messages("q?", "a", "x", True, [], ["x", "y"], ["w"])[1]["content"]
+    assert "Acceptable: x; y\nWrong: w\nBest: x\n" in user  # nothing folded: the file places them itself
+    v1 = load_rubric().messages("q?", "a", "x", True, [], ["x", "y"], ["w"])[1]["content"]
+    assert "Reference answer: any of: x | y\nKnown incorrect answers (an answer matching only these is wrong): w" in v1
+    assert "Reference answer: x\n" in load_rubric().messages("q?", "a", "x", True)[1]["content"]  # as before
