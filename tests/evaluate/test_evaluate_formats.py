@@ -95,6 +95,8 @@ def test_parquet_and_saved_dataset_folder_with_a_field_map(tmp_path):
     msg = str(err.value)
     assert "custom.parquet: no column 'question_text' for prompt (--map prompt=question_text)" in msg
     assert "Query Text" in msg and "\n" not in msg
+    assert main(["evaluate", "--model", "m", "--prompts", str(tmp_path / "custom.parquet"), "--format", "rlwhf",
+                 "--map", "prompt=question_text", "--output-dir", "o"]) == 2  # exit 2 through the command
     with pytest.raises(RlwhfError, match="no split 'validation'"):
         read_benchmark(tmp_path / "saved", "rlwhf", fmap, split="validation")
 
