@@ -211,7 +211,7 @@ def detect(columns: list[str]) -> str:
     return "rlwhf"
 
 
-def _spec(fmt: str, field_map: dict[str, str]) -> dict[str, tuple[str, ...]]:
+def field_spec(fmt: str, field_map: dict[str, str]) -> dict[str, tuple[str, ...]]:
     spec = {k: tuple(norm(c) for c in v) for k, v in FORMATS[fmt].items()}
     for field, source in field_map.items():
         spec[field] = (norm(source),)
@@ -421,7 +421,7 @@ def read_benchmark(path: str | Path, fmt: str = "auto", field_map: list[str] | d
         else:
             detected = detect(columns)
         fmt = detected
-    spec = _spec(fmt, fmap)
+    spec = field_spec(fmt, fmap)
     if columns is not None:
         _check_columns(p, columns, fmt, spec, fmap, need_answer)
     benchmark = fmt if fmt != "rlwhf" else "rlwhf"
