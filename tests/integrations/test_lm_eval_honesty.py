@@ -17,6 +17,7 @@ from rlwhf.cli.main import main  # noqa: E402
 REPO = Path(__file__).resolve().parents[2]
 TASKS = REPO / "src" / "rlwhf" / "integrations" / "lm_eval_tasks"
 ASSETS = REPO / "tests" / "assets"
+pytestmark = pytest.mark.slow  # lm-eval's import and dataset building take ~20 s per task
 
 
 class Scripted(LM):
