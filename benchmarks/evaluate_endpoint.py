@@ -1,8 +1,8 @@
 """Served-student throughput: `rlwhf evaluate --student-base-url` against a bare asyncio HTTP loop.
 
 One `swift deploy` server (the tiny policy on CPU, loopback) answers the same prompts, greedy, three ways:
-  - bare:       asyncio streams, hand-written HTTP/1.1 POSTs, at most C in flight (no retries, no parsing beyond
-                json.loads): the ceiling a client can reach against this server;
+  - bare:       asyncio streams, hand-written HTTP/1.1 POSTs on fresh connections (body read by its
+                Content-Length), at most C in flight, no retries: the ceiling a client can reach here;
   - rlwhf:      `rlwhf evaluate --student-base-url ... --concurrency C` (in-process; the generation phase's
                 wall time from metrics.json's timings, the first prompt's server check included);
   - sequential: the same with --concurrency 1.
@@ -31,22 +31,26 @@ from _swift_student import SwiftStudent  # noqa: E402
 
 
 async def _post(host: str, port: int, body: bytes) -> dict:
+    """One POST on a fresh connection (as the stdlib client does); the body read by its Content-Length, so the
+    loop never waits for the server to close the connection."""
     reader, writer = await asyncio.open_connection(host, port)
     writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
                  b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (host.encode(), port, len(body)) + body)
     await writer.drain()
-    raw = await reader.read()
-    writer.close()
-    head, _, payload = raw.partition(b"\r\n\r\n")
-    if b"chunked" in head.lower():  # de-chunk
-        out, rest = b"", payload
-        while rest:
-            size_line, _, rest = rest.partition(b"\r\n")
-            size = int(size_line, 16)
+    head = await reader.readuntil(b"\r\n\r\n")
+    headers = dict(line.split(b":", 1) for line in head.split(b"\r\n")[1:] if b":" in line)
+    headers = {k.strip().lower(): v.strip() for k, v in headers.items()}
+    if b"content-length" in headers:
+        payload = await reader.readexactly(int(headers[b"content-length"]))
+    else:  # chunked
+        payload = b""
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
             if size == 0:
                 break
-            out, rest = out + rest[:size], rest[size + 2:]
-        payload = out
+            payload += await reader.readexactly(size)
+            await reader.readexactly(2)
+    writer.close()
     return json.loads(payload)
 
 
