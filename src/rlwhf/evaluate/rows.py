@@ -11,12 +11,7 @@ from pathlib import Path
 from rlwhf.data.io import iter_objects
 from rlwhf.errors import RlwhfError
 
-ANSWER_FIELDS = ("answer", "completion", "response", "student_answer")
-REFERENCE_FIELDS = ("reference", "reference_answer", "solution")
 VERDICTS = ("correct", "incorrect", "abstained", "error")
-# What an earlier evaluation added to a row: regrading an answers.jsonl starts from the answer alone.
-STALE_FIELDS = ("grade", "verdict", "feedback", "status", "error", "context", "dpo_delta",
-                "preferred_grade", "preferred_verdict", "preferred_feedback", "preferred_status", "preferred_error")
 
 
 def read_rows(path: str | Path, need_answer: bool, limit: int | None = None, fmt: str = "rlwhf",
