@@ -258,3 +258,9 @@ def test_a_rubric_with_its_own_answer_key_fields(tmp_path):
     v1 = load_rubric().messages("q?", "a", "x", True, [], ["x", "y"], ["w"])[1]["content"]
     assert "Reference answer: any of: x | y\nKnown incorrect answers (an answer matching only these is wrong): w" in v1
     assert "Reference answer: x\n" in load_rubric().messages("q?", "a", "x", True)[1]["content"]  # as before
+
+
+def test_grading_a_benchmark_file_asks_which_column_holds_the_answers(capsys):
+    assert main(["evaluate", "--answers", str(ASSETS / "evaluate_simpleqa.csv"), "--output-dir", "o"]) == 2
+    err = capsys.readouterr().err
+    assert "format simpleqa has no column for the student's answer; name it with --map answer=COLUMN" in err

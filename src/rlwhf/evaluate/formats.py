@@ -224,6 +224,9 @@ def _check_columns(path: Path, columns: list[str], fmt: str, spec: dict, field_m
     need += [f for f in field_map if f not in need]  # a mapped column must exist
     for field in need:
         sources = spec.get(field, ())
+        if not sources:  # e.g. SimpleQA's `answer` column is the reference, not a student's answer
+            raise RlwhfError(f"{path}: format {fmt} has no column for the student's answer; name it with "
+                             f"--map answer=COLUMN (columns: {', '.join(columns)})")
         if not any(s in have for s in sources):
             how = (f"--map {field}={field_map[field]}" if field in field_map
                    else f"format {fmt}; map another column with --map {field}=COLUMN")
