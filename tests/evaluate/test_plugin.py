@@ -66,7 +66,7 @@ def test_use_internet_needs_web_search_or_a_passage_index(tmp_path, capsys):
 
 def test_parameter_errors_are_named():
     with pytest.raises(RlwhfError, match="unknown plugin parameter"):
-        config_from_params({"answers": "a", "output_dir": "o", "temperature": "1"})
+        config_from_params({"answers": "a", "output_dir": "o", "no_such_knob": "1"})
     with pytest.raises(RlwhfError, match="concurrency"):
         config_from_params({"answers": "a", "output_dir": "o", "concurrency": "many"})
     cfg = config_from_params({"answers": "a", "output_dir": "o", "enable_dpo_reward": "True", "timeout": "2.5"})

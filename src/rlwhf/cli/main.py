@@ -10,7 +10,7 @@ from rlwhf import __version__
 from rlwhf.errors import RlwhfError
 
 # Order = order in --help. Each module has register(subparsers) and sets `func` on its parsers.
-GROUPS = ["data", "reward", "model", "doctor", "plan", "train", "evaluate", "launch"]
+GROUPS = ["data", "reward", "model", "doctor", "plan", "train", "evaluate", "collect", "launch"]
 
 
 def build_parser() -> argparse.ArgumentParser:

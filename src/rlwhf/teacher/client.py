@@ -128,6 +128,10 @@ class ChatClient:
     Thread-safe: callers run it from a pool of at most `concurrency` workers.
     """
 
+    # A 200 that is not a chat completion is retried (a proxy hiccup); a caller probing whether a URL is a
+    # chat server at all turns this off to fail at once.
+    retry_bad_response = True
+
     def __init__(self, base_url: str, model: str, api_key_env: str | None = None, concurrency: int = 4,
                  timeout: float = 60.0, max_retries: int = 5, backoff_base: float = 1.0,
                  backoff_max: float = 30.0, seed: int | None = None, what: str = "teacher"):
@@ -190,7 +194,8 @@ class ChatClient:
                 raise TypeError("content is not a string")
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             # A 200 that is not a chat completion is a broken proxy or server, not the model's opinion.
-            raise TransportError("bad_response", f"the response is not a {self.shape} ({exc})", True)
+            raise TransportError("bad_response", f"the response is not a {self.shape} ({exc})",
+                                 self.retry_bad_response)
         return parsed
 
     # -- the request and response shapes (the Responses-API client in teacher/web_search.py overrides these)
@@ -318,7 +323,8 @@ class OnlineTeacher:
 
     def _grade_one(self, req: GradeRequest) -> tuple[GradeResult, bool]:
         """(result, cacheable). Never raises for a row: failures become error results."""
-        messages = self.rubric.messages(req.prompt, req.answer, req.reference, req.answerable, req.context)
+        messages = self.rubric.messages(req.prompt, req.answer, req.reference, req.answerable, req.context,
+                                        req.references, req.incorrect_answers)
         spent = 0
         try:
             reply, n = self._chat(messages)
@@ -343,7 +349,10 @@ class OnlineTeacher:
 
     # -- many rows ------------------------------------------------------------------------------------
     def key_for(self, req: GradeRequest) -> str:
-        return cache_key(self.model, self.rubric_version, req.prompt, req.answer, req.reference,
+        reference = req.reference
+        if req.references or req.incorrect_answers:  # the whole answer key is part of what was graded
+            reference = json.dumps([req.reference, req.references, req.incorrect_answers], ensure_ascii=False)
+        return cache_key(self.model, self.rubric_version, req.prompt, req.answer, reference,
                          [str(p.get("id")) for p in req.context])
 
     def grade_many(self, requests: list[GradeRequest], on_result: OnResult | None = None) -> list[GradeResult]:
