@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rlwhf.errors import RlwhfError
-from rlwhf.evaluate.tlab import config_from_params, index_json, main
+from rlwhf.integrations.tlab_evaluator import config_from_params, index_json, main
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "plugins" / "experimental" / "grok_search_evaluator"
@@ -26,7 +26,7 @@ def test_index_json_is_the_legacy_schema_and_derived_from_the_config():
         assert name in index["parameters"], name
     for spec in index["parameters"].values():
         assert spec["type"] in ("string", "integer", "number", "boolean") and spec["title"]
-    # One source of truth: regenerate with `python -c "from rlwhf.evaluate.tlab import index_json; ..."`.
+    # One source of truth: regenerate with `python -c "from rlwhf.integrations.tlab_evaluator import index_json; ..."`.
     assert index == json.loads(json.dumps(index_json()))
 
 

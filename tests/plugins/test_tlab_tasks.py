@@ -37,7 +37,7 @@ def test_task_yaml_is_the_current_format(task_dir):
 
 
 def test_task_parameters_are_the_configs():
-    from rlwhf.evaluate.tlab import parameters
+    from rlwhf.integrations.tlab_evaluator import parameters
     from rlwhf.reward.model import TrainConfig
 
     rm = yaml.safe_load((RM / "task.yaml").read_text())["parameters"]

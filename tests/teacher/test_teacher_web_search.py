@@ -164,7 +164,7 @@ def test_a_server_without_the_responses_api_says_to_use_a_passage_index(tmp_path
 
 def test_use_internet_through_the_evaluator_end_to_end(tmp_path):
     """`use_internet=true` with an online teacher: every grade goes through /v1/responses with web_search."""
-    from rlwhf.evaluate.tlab import main
+    from rlwhf.integrations.tlab_evaluator import main
 
     answers = tmp_path / "a.jsonl"
     answers.write_text(json.dumps({"prompt": "What is the capital of France?", "answer": "Paris.",

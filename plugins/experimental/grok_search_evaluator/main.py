@@ -7,7 +7,7 @@ python3 -m plugins.experimental.grok_search_evaluator.main --answers A.jsonl --o
 
 import sys
 
-from rlwhf.evaluate.tlab import main
+from rlwhf.integrations.tlab_evaluator import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
