@@ -67,7 +67,7 @@ def test_cpu_grpo_plan_has_the_contract_keys_and_cpu_flags(local_model):
     assert plan["env"]["HF_HUB_OFFLINE"] == "1"
     # The honesty reward is wired.
     plugin = Path(flag(plan, "external_plugins"))
-    assert plugin.name == "swift_plugin.py" and plugin.parent.name == "integrations"
+    assert plugin.name == "rlwhf_swift_plugin.py" and plugin.parent.parent.name == "integrations"
     assert flag(plan, "reward_funcs") == "rlwhf_honesty"
     assert "NPROC_PER_NODE" not in plan["env"]
     assert Path(plan["output_dir"]).is_absolute()

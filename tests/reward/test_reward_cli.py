@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from rlwhf.cli.main import main
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -15,8 +17,19 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 def test_plugin_path_prints_the_orm_file(capsys):
     assert main(["reward", "plugin-path"]) == 0
     path = Path(capsys.readouterr().out.strip())
-    assert path.name == "swift_plugin.py" and path.is_file()
-    assert "orms[REWARD_NAME]" in path.read_text() and 'REWARD_NAME = "rlwhf_honesty"' in path.read_text()
+    assert path.name == "rlwhf_swift_plugin.py" and path.is_file()
+    # ms-swift puts the plugin's folder first on sys.path: nothing else may live there to shadow a module
+    assert sorted(p.name for p in path.parent.glob("*.py")) == ["rlwhf_swift_plugin.py"]
+
+
+def test_the_plugin_registers_both_rewards_the_way_ms_swift_loads_it(capsys):
+    pytest.importorskip("swift", reason="needs ms-swift: pip install -r requirements.txt")
+    from swift.rewards import orms
+    from swift.utils.utils import import_external_file
+
+    assert main(["reward", "plugin-path"]) == 0
+    import_external_file(capsys.readouterr().out.strip())
+    assert {"rlwhf_honesty", "rlwhf_teacher"} <= set(orms)
 
 
 def test_build_then_score(tmp_path, synth_logs, capsys):

@@ -50,10 +50,17 @@ def _alive(pid):
 
 
 def test_memory_trace_appends_samples_and_keeps_the_peak(tmp_path):
-    trace = MemoryTrace(tmp_path / "memory.csv")
-    trace.sample(os.getpid(), attempt=1)
-    trace.sample(os.getpid(), attempt=2)
-    trace.close()
+    # A process of its own: the test runner may hold children of its own (session servers) by now.
+    child = subprocess.Popen([sys.executable, "-c", "import time; x = bytearray(20 << 20); time.sleep(60)"])
+    try:
+        time.sleep(0.5)
+        trace = MemoryTrace(tmp_path / "memory.csv")
+        trace.sample(child.pid, attempt=1)
+        trace.sample(child.pid, attempt=2)
+        trace.close()
+    finally:
+        child.kill()
+        child.wait()
     rows = read_memory_csv(tmp_path / "memory.csv")
     assert [r["attempt"] for r in rows] == [1, 2]
     assert rows[0]["rss_mb"] > 10 and rows[0]["processes"] == 1

@@ -1,6 +1,6 @@
 """Graded answers -> honesty logs: the loop's data source (student answers -> teacher grades -> training rows).
 
-Each graded row becomes one canonical tuple (DESIGN.md): `rlwhf data gate` accepts it as it is and
+Each graded row becomes one canonical tuple (docs/design.md): `rlwhf data gate` accepts it as it is and
 `rlwhf launch --dataset_path` trains on it. Rows the student or the teacher could not finish (verdict
 "error") carry no grade, so they are left out, and counted; the same (prompt, answer) twice (greedy
 samples, a benchmark that repeats a question) is written once, and counted, because the gate would

@@ -180,14 +180,10 @@ def _to_bool(raw: str) -> bool:
 
 
 def reward_plugin_path() -> str:
-    """The ms-swift ORM plugin file of rlwhf's honesty reward."""
-    try:
-        from rlwhf.reward import plugin_path
-    except ImportError:  # the reward package predates plugin_path: same file, computed here
-        import rlwhf
+    """The ms-swift ORM plugin file of rlwhf's honesty reward (`rlwhf.reward.plugin_path`)."""
+    from rlwhf.reward import plugin_path
 
-        return str(Path(rlwhf.__file__).resolve().parent / "integrations" / "swift_plugin.py")
-    return str(plugin_path())
+    return plugin_path()
 
 
 def _local_path(value: str) -> Path | None:

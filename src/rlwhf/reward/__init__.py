@@ -15,8 +15,9 @@ REWARD_NAME = "rlwhf_honesty"
 
 
 def plugin_path() -> str:
-    """Absolute path of the ms-swift ORM plugin file (`--external_plugins`; reward `rlwhf_honesty`)."""
-    return str(Path(__file__).resolve().parents[1] / "integrations" / "swift_plugin.py")
+    """Absolute path of the ms-swift ORM plugin file (`--external_plugins`; rewards `rlwhf_honesty`,
+    `rlwhf_teacher`): a file alone in its folder, which ms-swift puts on sys.path (see that file)."""
+    return str(Path(__file__).resolve().parents[1] / "integrations" / "ms_swift_plugin" / "rlwhf_swift_plugin.py")
 
 
 def __getattr__(name: str):
