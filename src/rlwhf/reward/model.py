@@ -299,13 +299,22 @@ class HonestyReward:
         return cls(judge, _model_from(obj, path), {"path": str(path), "training": obj["training"],
                                                    "heldout_metrics": obj["heldout_metrics"]})
 
+    @staticmethod
+    def has_reference(reference: Any) -> bool:
+        if isinstance(reference, (list, tuple)):
+            return any(r for r in reference)
+        return reference is not None and str(reference).strip() != ""
+
+    def judges(self, reference: Any, answerable: bool | None) -> bool:
+        """Whether `score_one` grades this answer with the rubric judge (else the learned model)."""
+        return self.model is None or answerable is False or self.has_reference(reference)
+
     def score_one(self, prompt: str, completion: Any, reference: Any = None,
                   answerable: bool | None = None) -> tuple[float, int, str]:
         """(score -2..2, grade, source) for one answer; source is 'judge' or 'model'."""
         if self.model is None:  # the judge alone (it treats an empty reference as none)
             return _JUDGED[self.judge.judge(prompt, completion, reference, answerable).grade]
-        has_ref = reference is not None and str(reference).strip() != "" if not isinstance(reference, (list, tuple)) \
-            else any(r for r in reference)
+        has_ref = self.has_reference(reference)
         if has_ref or answerable is False:
             return _JUDGED[self.judge.judge(prompt, completion, reference if has_ref else None, answerable).grade]
         text = completion_text(completion)
@@ -499,6 +508,18 @@ def _answerable(value: Any) -> bool | None:
     return bool(value)
 
 
+_SHAPING: list = []
+
+
+def _training_shaping():
+    """The GRPO reward shaping ($RLWHF_REWARD_SHAPING or the preset's reward.shaping), read once."""
+    if not _SHAPING:
+        from rlwhf.reward.shaping import shaping_from_env
+
+        _SHAPING.append(shaping_from_env())
+    return _SHAPING[0]
+
+
 def score_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwargs) -> list[float]:
     """Rewards for a trainer's batch: completions plus the dataset's columns as aligned lists.
 
@@ -517,6 +538,11 @@ def score_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwa
     refs = _column(kwargs, ("reference", "solution", "reference_answer"), n)
     ans = [_answerable(a) for a in _column(kwargs, ("answerable",), n)]
     truncated = _column(kwargs, ("is_truncated",), n)
+    shaping = _training_shaping()
+    if shaping.active:  # the recipe's outcome -> reward map and abstention term (reward.shaping)
+        from rlwhf.reward.shaping import shaped_scores
+
+        return shaped_scores(reward, shaping, prompts, completions, refs, ans, truncated)
     out = []
     for p, c, r, a, t in zip(prompts, completions, refs, ans, truncated):
         score = reward.score_one(p, c, r, a)[0]
