@@ -45,7 +45,8 @@ def test_registered_and_called_with_real_kwargs(monkeypatch):
         "is_truncated": [False, False, False, False, False, True],
         "prompt_id": [str(i) for i in range(6)], "request_id": [None] * 6, "trainer_state": object(),
     }
-    assert orm(completions, **kwargs) == [2.0, 2.0, 1.0, -2.0, -1.0, -2.0]
+    # the preset's reward.shaping pays a right hedge 1.5 (the rubric grade is 1)
+    assert orm(completions, **kwargs) == [2.0, 2.0, 1.5, -2.0, -1.0, -2.0]
     # a correct answer cut off by the length limit is capped at 0
     kwargs["is_truncated"] = [True] + [False] * 5
     assert orm(completions, **kwargs)[0] == 0.0

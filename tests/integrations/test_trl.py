@@ -25,7 +25,7 @@ def test_plain_and_conversational_calls(monkeypatch):
     plain = honesty_reward(completions, prompts=[q for q, _, _ in QUESTIONS], **kwargs)
     conv = honesty_reward([[{"role": "assistant", "content": c}] for c in completions],
                           prompts=[[{"role": "user", "content": q}] for q, _, _ in QUESTIONS], **kwargs)
-    assert plain == conv == [2.0, 2.0, -1.0, 0.0]
+    assert plain == conv == [2.0, 2.0, -0.5, 0.0]  # a wrong hedge: -0.5 under the preset's reward.shaping
     # answerable given as strings (CSV-born datasets) and a `reference` column work too
     assert honesty_reward(["Paris."], prompts=["Capital of France?"], reference=["Paris"], answerable=["true"]) == [2.0]
     assert make_honesty_reward(None).__name__ == "honesty_reward"
