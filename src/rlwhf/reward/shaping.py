@@ -90,7 +90,7 @@ class Shaping:
         tally: dict[Any, list[int]] = {}
         for g, v in zip(groups, verdicts):
             t = tally.setdefault(g, [0, 0])
-            if v in ("correct", "incorrect"):
+            if v not in (None, "abstained", "error"):  # an answer (any verdict a judge gives one)
                 t[0] += v == "correct"
                 t[1] += 1
         out = []
