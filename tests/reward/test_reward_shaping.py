@@ -36,9 +36,9 @@ def test_outcome_map_makes_hedging_best_in_a_middle_band():
 
 def test_abstention_term_follows_the_groups_correct_rate():
     s = Shaping(abstain_difficulty=0.5)
-    # 2 right of 4 answered (p_hat 0.5): no term; 1 right of 4: abstaining earns 0.5 * (1 - 0.5)
+    # 2 right of 4 answered (p_hat 1/2): no term; 1 right of 3: abstaining earns 0.5 * (1 - 2/3)
     assert _batch(s, ANSWERS)[3] == 0.0
-    assert _batch(s, ANSWERS[1:])[2] == pytest.approx(0.25)
+    assert _batch(s, ANSWERS[1:])[2] == pytest.approx(0.5 / 3)
     mostly_right = ["The answer is 12."] * 3 + ["I don't know."]
     assert _batch(s, mostly_right)[3] == pytest.approx(-0.5)
     # every rollout abstained: p_hat undefined, no term
