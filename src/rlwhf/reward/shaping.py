@@ -25,8 +25,8 @@ JSON object in $RLWHF_REWARD_SHAPING, which wins (experiments, `benchmarks/polic
     >>> s = Shaping.from_dict({"outcome_rewards": {"correct_hedged": 1.5}, "abstain_difficulty": 0.5})
     >>> s.value("correct_hedged", 1), s.value("wrong", -2)
     (1.5, -2.0)
-    >>> s.group_terms(["p", "p", "p", "p"], ["correct", "correct", "incorrect", "abstained"])
-    [0.0, 0.0, 0.0, -0.1666...]
+    >>> [round(t, 3) for t in s.group_terms(["p"] * 4, ["correct", "correct", "incorrect", "abstained"])]
+    [0.0, 0.0, 0.0, -0.167]
 """
 
 from __future__ import annotations
