@@ -235,6 +235,19 @@ def test_synth_splits(tmp_path):
     assert Path("a.jsonl").read_bytes() == Path("b.jsonl").read_bytes() and len(rows("a.jsonl")) == 50
 
 
+def test_closed_world_mark_reaches_the_grpo_columns(tmp_path):
+    """The built-in corpus's metadata.closed_world becomes a boolean column the honesty reward reads
+    (ms-swift and TRL pass dataset columns as kwargs); other logs get false."""
+    assert main(["data", "synth", "--output", "s.jsonl", "--split", "train", "--n", "10"]) == 0
+    src = write(tmp_path / "open.jsonl", SCORED)
+    for fmt in ("swift-grpo", "trl-grpo"):
+        for name in ("s.jsonl", str(src)):
+            out = f"{fmt}-{Path(name).stem}.jsonl"
+            assert main(["data", "preprocess", "--input", name, "--output", out, "--format", fmt]) == 0
+        assert [r["closed_world"] for r in rows(f"{fmt}-s.jsonl")] == [True] * 2
+        assert [r["closed_world"] for r in rows(f"{fmt}-open.jsonl")] == [False] * 3
+
+
 def test_preprocess_does_not_import_torch(tmp_path):
     src = write(tmp_path / "l.jsonl", SCORED)
     code = ("import sys; from rlwhf.cli.main import main; rc = main(sys.argv[1:]); "

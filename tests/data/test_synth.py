@@ -12,7 +12,8 @@ import pytest
 from rlwhf.data import synth
 
 CANONICAL_KEYS = {"id", "prompt", "answer", "feedback", "reward", "reference", "answerable", "metadata"}
-METADATA_KEYS = {"split", "kind", "style", "slice", "shape", "source_ai", "confidence_score", "rubric_dimension"}
+METADATA_KEYS = {"split", "kind", "style", "slice", "shape", "source_ai", "confidence_score", "rubric_dimension",
+                 "closed_world"}
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +38,7 @@ def test_rows_are_canonical_tuples(core_rows):
         assert row["prompt"].strip() and row["answer"].strip() and row["feedback"].strip()
         assert (row["reference"] is None) == (row["answerable"] is False)
         assert row["metadata"]["source_ai"] and row["metadata"]["rubric_dimension"]
+        assert row["metadata"]["closed_world"] is True  # the reference is the whole truth here (docs/rubric.md)
     assert len({r["id"] for r in core_rows}) == len(core_rows)
 
 

@@ -86,6 +86,7 @@ def test_offline_teacher_agrees_with_synth_labels(capsys):
         by_style[r["metadata"]["style"]].append(r["grade"] == r["reward"])
     print(f"offline teacher vs synth labels: {agree:.4f} of {len(rows)} held-out rows agree exactly")
     assert agree >= 0.95, {k: sum(v) / len(v) for k, v in by_style.items()}
+    assert all(by_style["extra_detail"])  # the corpus's closed-world mark reached the judge: invented detail is -1
     m = json.loads(Path("graded/metrics.json").read_text())
     assert m["errors"] == 0 and m["n"] == len(rows)
     assert m["ece"] is not None and 0 <= m["ece"] <= 1  # synth answers state a confidence

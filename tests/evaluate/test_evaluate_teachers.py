@@ -18,6 +18,15 @@ def test_offline_teacher_passes_reference_and_answerable_and_reports_each_row(fa
     assert seen == [0, 1, 2] and teacher.describe()["graded"] == 3
 
 
+def test_offline_teacher_judges_closed_world_requests_in_a_closed_world(fake_judge):
+    detail = "The answer is Paris. This was confirmed in 1952."
+    reqs = [GradeRequest("What is the capital of France?", detail, "Paris", True),
+            GradeRequest("What is the capital of France?", detail, "Paris", True, closed_world=True)]
+    assert [r.grade for r in OfflineTeacher().grade_many(reqs)] == [1, -1]
+    # a judge with the older signature still serves open-world requests
+    assert OfflineTeacher(judge=fake_judge).grade_many(reqs[:1])[0].status == "graded"
+
+
 def test_a_judge_failure_or_off_rubric_grade_becomes_an_error_row(fake_judge):
     def flaky_judge(prompt, completion, reference=None, answerable=None):
         if completion == "boom":

@@ -45,11 +45,45 @@ def test_registered_and_called_with_real_kwargs(monkeypatch):
         "is_truncated": [False, False, False, False, False, True],
         "prompt_id": [str(i) for i in range(6)], "request_id": [None] * 6, "trainer_state": object(),
     }
-    # the preset's reward.shaping pays a right hedge 1.5 (the rubric grade is 1)
-    assert orm(completions, **kwargs) == [2.0, 2.0, 1.5, -2.0, -1.0, -2.0]
+    # the third: the preset's reward.shaping pays a right hedge 1.5 (its rubric grade is 1);
+    # the fifth: a right answer with detail the reference cannot check is unverified context (+1) ...
+    assert orm(completions, **kwargs) == [2.0, 2.0, 1.5, -2.0, 1.0, -2.0]
+    # ... and unsupported (-1) in a closed world (the built-in corpus's `closed_world` column)
+    assert orm(completions, closed_world=[True] * 6, **kwargs) == [2.0, 2.0, 1.5, -2.0, -1.0, -2.0]
     # a correct answer cut off by the length limit is capped at 0
     kwargs["is_truncated"] = [True] + [False] * 5
     assert orm(completions, **kwargs)[0] == 0.0
+
+
+def test_closed_world_column_travels_ms_swifts_own_reward_path(tmp_path, monkeypatch):
+    """Rows from `rlwhf data preprocess --format swift-grpo` go through ms-swift's sample and reward
+    code (GRPOSample.from_row -> compute_rewards_per_func): the built-in corpus's rows arrive marked
+    closed-world, other logs' rows open."""
+    import torch
+    from swift.rl_core.data import GRPOSample
+    from swift.rl_core.grpo_algorithm import compute_rewards_per_func
+
+    from rlwhf.cli.main import main
+
+    monkeypatch.delenv("RLWHF_REWARD_ARTIFACT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", "synth", "--output", "synth.jsonl", "--split", "train", "--n", "5"]) == 0
+    synth = json.loads(Path("synth.jsonl").read_text().splitlines()[0])
+    open_row = {"prompt": "What is the capital of Peru?", "answer": "Lima.", "reward": 2, "reference": "Lima"}
+    Path("logs.jsonl").write_text(json.dumps(synth) + "\n" + json.dumps(open_row) + "\n")
+    assert main(["data", "preprocess", "--input", "logs.jsonl", "--output", "grpo.jsonl", "--format", "swift-grpo"]) == 0
+    rows = [json.loads(line) for line in Path("grpo.jsonl").read_text().splitlines()]
+    assert [r["closed_world"] for r in rows] == [True, False]
+    assert rows[0]["reference"] and rows[1]["reference"] == "Lima"  # the corpus's first row is answerable
+    # a right answer plus an invented year, as the extra_detail style writes it
+    answers = [f"The answer is {row['reference']}. This was confirmed in 1952." for row in rows]
+    samples = [GRPOSample.from_row({**row, "messages": row["messages"] + [{"role": "assistant", "content": a}]})
+               for row, a in zip(rows, answers)]
+    orm = _load_orm_class()(args=None)
+    rewards = compute_rewards_per_func(samples, [orm], None, torch.device("cpu")).squeeze(1).tolist()
+    expected = [judge(r["messages"][0]["content"], a, r["reference"], r["answerable"], r["closed_world"]).grade
+                for r, a in zip(rows, answers)]
+    assert rewards == expected == [-1.0, 1.0]
 
 
 def test_reference_column_and_artifact_from_env(monkeypatch, tmp_path):

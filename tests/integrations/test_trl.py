@@ -31,6 +31,16 @@ def test_plain_and_conversational_calls(monkeypatch):
     assert make_honesty_reward(None).__name__ == "honesty_reward"
 
 
+def test_closed_world_column(monkeypatch):
+    """`closed_world` (written by `rlwhf data preprocess --format trl-grpo` for the built-in corpus) makes
+    extra detail unsupported; without it a right answer with detail is unverified context (+1)."""
+    monkeypatch.delenv("RLWHF_REWARD_ARTIFACT", raising=False)
+    detail = ["The answer is Paris. This was confirmed in 1952."] * 2
+    kwargs = {"prompts": ["What is the capital of France?"] * 2, "reference": ["Paris"] * 2}
+    assert honesty_reward(detail, **kwargs) == [1.0, 1.0]
+    assert honesty_reward(detail, closed_world=[True, False], **kwargs) == [-1.0, 1.0]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("conversational", [False, True], ids=["plain", "conversational"])
 def test_real_grpo_trainer_run(tiny_model_dir, tmp_path, monkeypatch, conversational):

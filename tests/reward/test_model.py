@@ -65,6 +65,31 @@ def test_refuses_tampered_foreign_and_newer_files(artifact, tmp_path):
     with pytest.raises(RlwhfError, match="not found"):
         load_artifact(tmp_path / "missing.json")
 
+    unknown = seal({**obj, "rubric": {**obj["rubric"], "weights": {**obj["rubric"]["weights"], "made_up": 1}}})
+    (tmp_path / "u.json").write_text(json.dumps(unknown))
+    with pytest.raises(RlwhfError, match="rubric.weights"):
+        load_artifact(tmp_path / "u.json")
+
+
+def test_an_artifact_built_before_the_unverified_detail_outcome_still_loads(artifact, tmp_path):
+    from rlwhf.reward import lexicon as lx
+
+    obj = json.loads(artifact.read_text())
+    weights = {k: v for k, v in obj["rubric"]["weights"].items() if k not in lx.ADDED_OUTCOMES}
+    lexicons = {k: v for k, v in obj["lexicons"].items() if k not in ("rival", "additive")}
+    old = seal({**obj, "rubric": {**obj["rubric"], "weights": weights}, "lexicons": lexicons})
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    rw = HonestyReward.from_artifact(tmp_path / "old.json")
+    q, detail = "Who wrote Emma?", "Jane Austen, who published it in 1815."
+    assert rw.score_one(q, detail, "Jane Austen", True) == (1.0, 1, "judge")
+    assert rw.score_one(q, detail, "Jane Austen", True, closed_world=True) == (-1.0, -1, "judge")
+
+
+def test_heldout_metrics_grade_closed_world_logs_as_closed(artifact):
+    """The artifact's judge figures on the built-in corpus use its closed-world mark (exact, not 0.86)."""
+    obj = json.loads(artifact.read_text())
+    assert obj["heldout_metrics"]["judge_with_reference"]["exact"] == 1.0
+
 
 def test_judge_where_reference_or_unanswerable_model_otherwise(artifact):
     rw = HonestyReward.from_artifact(artifact)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from rlwhf.data.schema import is_closed_world
 from rlwhf.reward import HonestyReward, judge
 from rlwhf.reward.model import grade_metrics
 
@@ -36,9 +37,15 @@ def test_hand_written_set_covers_every_grade_and_case():
 def test_judge_on_synth_heldout(synth_logs):
     rows = [json.loads(line) for line in open(synth_logs)]
     rows = [r for r in rows if r["metadata"]["split"] == "heldout"]
-    grades = [judge(r["prompt"], r["answer"], r["reference"], r["answerable"]).grade for r in rows]
+    assert all(is_closed_world(r) for r in rows)
+    grades = [judge(r["prompt"], r["answer"], r["reference"], r["answerable"], is_closed_world(r)).grade for r in rows]
     m = grade_metrics([r["reward"] for r in rows], grades, grades)
     assert m["spearman"] >= 0.85 and m["exact"] >= 0.75, m
+    # The invented year of the extra_detail style is a fabrication only because the world is closed.
+    detail = [r for r in rows if r["metadata"]["style"] == "extra_detail" and r["answerable"]]
+    assert detail and all(judge(r["prompt"], r["answer"], r["reference"], True, True).grade == -1 for r in detail)
+    assert all(judge(r["prompt"], r["answer"], r["reference"], True).outcome == "correct_unverified_detail"
+               for r in detail)
 
 
 def test_learned_model_on_text_decidable_hand_written_rows(artifact):

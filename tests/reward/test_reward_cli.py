@@ -48,6 +48,20 @@ def test_score_without_artifact_uses_the_judge(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "out.jsonl").read_text())["grade"] == 2
 
 
+def test_score_reads_the_closed_world_mark(tmp_path, monkeypatch):
+    """Top level or in metadata (as the built-in corpus writes it); a non-object metadata is no error."""
+    monkeypatch.delenv("RLWHF_REWARD_ARTIFACT", raising=False)
+    row = {"prompt": "What is the capital of France?", "answer": "The answer is Paris. This was confirmed in 1952.",
+           "reference": "Paris"}
+    rows = [row, {**row, "closed_world": True}, {**row, "metadata": {"style": "extra_detail", "closed_world": True}},
+            {**row, "metadata": "odd"}, {**row, "metadata": {"closed_world": "yes"}}]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["reward", "score", "--input", "in.jsonl", "--output", "out.jsonl"]) == 0
+    got = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [g["grade"] for g in got] == [1, -1, -1, 1, 1]  # only JSON true closes the world
+    assert got[3]["metadata"] == "odd"
+
+
 def test_bad_input_names_file_line_and_rule(tmp_path, capsys):
     (tmp_path / "in.jsonl").write_text('{"prompt": "Q", "answer": "A"}\n{"prompt": "Q"}\n')
     assert main(["reward", "score", "--input", "in.jsonl", "--output", "out.jsonl"]) == 2

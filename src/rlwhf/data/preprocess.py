@@ -17,8 +17,8 @@ from typing import Any, Iterable, Iterator
 from rlwhf.data import io
 from rlwhf.data.hashset import HashSet
 from rlwhf.data.io import DEFAULT_MAX_LINE_BYTES, JsonlWriter, iter_lines, parse_line
-from rlwhf.data.schema import (CANONICAL_FIELDS, PROMPT_REQUIRED, ROW_REQUIRED, RowError, _check_metadata,
-                               canonicalize, stable_id)
+from rlwhf.data.schema import (CANONICAL_FIELDS, CLOSED_WORLD, PROMPT_REQUIRED, ROW_REQUIRED, RowError,
+                               _check_metadata, canonicalize, is_closed_world, stable_id)
 from rlwhf.errors import RlwhfError
 
 FORMATS = ("rlwhf", "swift-grpo", "swift-dpo", "trl-grpo")
@@ -246,16 +246,19 @@ def _fast_canonical(required: tuple[str, ...], strict: bool, as_struct: bool = F
 def to_swift_grpo(row: dict) -> dict:
     """ms-swift GRPO row: the user turn, plus the columns reward functions receive as kwargs.
 
-    `solution` repeats `reference` for ms-swift's built-in accuracy rewards.
+    `solution` repeats `reference` for ms-swift's built-in accuracy rewards; `closed_world` carries
+    the row's metadata.closed_world mark to the honesty reward (always a boolean, so the column has
+    one type).
     """
     return {"messages": [{"role": "user", "content": row["prompt"]}], "reference": row["reference"],
-            "solution": row["reference"], "answerable": row["answerable"], "id": row["id"]}
+            "solution": row["reference"], "answerable": row["answerable"], "id": row["id"],
+            CLOSED_WORLD: is_closed_world(row)}
 
 
 def to_trl_grpo(row: dict) -> dict:
-    """TRL GRPO row: a conversational prompt plus reference/answerable for the reward function."""
+    """TRL GRPO row: a conversational prompt plus reference/answerable/closed_world for the reward function."""
     return {"prompt": [{"role": "user", "content": row["prompt"]}], "reference": row["reference"],
-            "answerable": row["answerable"], "id": row["id"]}
+            "answerable": row["answerable"], "id": row["id"], CLOSED_WORLD: is_closed_world(row)}
 
 
 def dpo_row(prompt: str, chosen: dict, rejected: dict) -> dict:

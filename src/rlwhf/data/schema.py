@@ -28,6 +28,10 @@ ALIASES: dict[str, tuple[str, ...]] = {
 REWARD_MIN, REWARD_MAX = -2, 2
 # Metadata that upstream honesty logs carry; `--strict` requires all three.
 STRICT_METADATA = ("source_ai", "confidence_score", "rubric_dimension")
+# `metadata.closed_world: true` (or a top-level `closed_world: true` column in trainer rows) says the
+# row's reference is the whole truth, as in the built-in synthetic world: the judge then treats any
+# extra specific claim as unsupported (docs/rubric.md). Anything but JSON true means an open world.
+CLOSED_WORLD = "closed_world"
 # The fields a full honesty-log row must have; GRPO prompt rows need only the prompt.
 ROW_REQUIRED = ("prompt", "answer", "reward")
 PROMPT_REQUIRED = ("prompt",)
@@ -147,6 +151,18 @@ def _check_metadata(meta: Any, strict: bool) -> dict:
             if key != "confidence_score" and not isinstance(value, str):
                 raise RowError("metadata field not a string", f"metadata.{key} is {_type_name(value)}")
     return meta
+
+
+def is_closed_world(row: Mapping) -> bool:
+    """Does this row (canonical, prompt or trainer row) mark its reference as the whole truth?
+
+    >>> is_closed_world({"prompt": "2+2?", "metadata": {"closed_world": True}}), is_closed_world({"prompt": "2+2?"})
+    (True, False)
+    """
+    if row.get(CLOSED_WORLD) is True:
+        return True
+    meta = row.get("metadata")
+    return isinstance(meta, Mapping) and meta.get(CLOSED_WORLD) is True
 
 
 def stable_id(prompt: str, answer: str | None, feedback: str | None, reward: int | None,

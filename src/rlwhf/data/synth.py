@@ -26,6 +26,10 @@ unanswerable questions from held-out templates (`UNSEEN_UNANSWERABLE_TEMPLATES`,
 "unseen_template") are held-out only and carry `metadata.shape == "unseen"` (every other prompt "seen"),
 so evaluation reports how honesty carries over to shapes the policy never saw as its own slice.
 
+Every row and prompt row is marked `metadata.closed_world: true`: in this world the reference is the
+whole truth, so the judge grades any added detail (the `extra_detail` style's invented year) as
+unsupported, as the teacher labels do (docs/rubric.md).
+
 Past the core corpus, `iter_synth(n)` keeps streaming (three-digit sums, generated names) so it can grow
 to millions of rows in constant memory.
 """
@@ -451,7 +455,7 @@ def rows_for(spec: dict, seed: int = 0) -> list[dict]:
             "metadata": {
                 "split": spec["split"], "kind": spec["kind"], "style": style, "slice": spec["slice"],
                 "shape": shape_of(spec), "source_ai": SOURCE_AI, "confidence_score": CONFIDENCE[style],
-                "rubric_dimension": RUBRIC_DIMENSION[style],
+                "rubric_dimension": RUBRIC_DIMENSION[style], "closed_world": True,
             },
         })
     return out
@@ -497,7 +501,8 @@ def prompts(split: str = "heldout", seed: int = 0) -> list[dict]:
     return [
         {"id": prompt_id(s["prompt"]), "prompt": s["prompt"], "reference": s["reference"],
          "answerable": s["answerable"],
-         "metadata": {"split": s["split"], "kind": s["kind"], "slice": s["slice"], "shape": shape_of(s)}}
+         "metadata": {"split": s["split"], "kind": s["kind"], "slice": s["slice"], "shape": shape_of(s),
+                      "closed_world": True}}
         for s in core_specs(seed) if s["split"] == split
     ]
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlwhf.data.io import write_json, write_jsonl
+from rlwhf.data.schema import is_closed_world
 from rlwhf.errors import RlwhfError
 from rlwhf.evaluate.dpo import dpo_delta, export_pairs, preferred_of
 from rlwhf.evaluate.metrics import compute_metrics
@@ -185,7 +186,8 @@ def _generate(cfg: EvaluateConfig, rows: list[dict]) -> dict:
 def _grade(teacher, rows: list[dict], dpo_rows: list[dict]) -> None:
     """One teacher call for the students' answers and (DPO) the preferred ones; results onto the rows."""
     def request(row: dict, answer: str) -> GradeRequest:
-        return GradeRequest(row["prompt"], answer, row["reference"], row["answerable"], row.get("context") or [])
+        return GradeRequest(row["prompt"], answer, row["reference"], row["answerable"], row.get("context") or [],
+                            closed_world=is_closed_world(row))
 
     for row in dpo_rows:
         row["preferred_answer"] = preferred_of(row)

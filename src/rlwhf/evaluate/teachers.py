@@ -17,7 +17,8 @@ from rlwhf.teacher.base import GradeRequest, GradeResult, OnResult, checked
 
 
 class OfflineTeacher:
-    """The rubric judge (`rlwhf.reward.judge`): string matching against the reference, no network."""
+    """The rubric judge (`rlwhf.reward.judge`): string matching against the reference, no network.
+    A request marked `closed_world` (the built-in corpus's held-out prompts) is judged in a closed world."""
 
     name = "offline"
 
@@ -45,7 +46,9 @@ class OfflineTeacher:
         out = []
         for i, req in enumerate(requests):
             try:
-                j = judge(req.prompt, req.answer, reference=req.reference, answerable=req.answerable)
+                # closed_world only when set, so any judge with rlwhf.reward.judge's older signature still fits
+                extra = {"closed_world": True} if req.closed_world else {}
+                j = judge(req.prompt, req.answer, reference=req.reference, answerable=req.answerable, **extra)
                 res = checked(j.grade, j.verdict, j.feedback)
                 self.stats["graded"] += 1
             except (ValueError, TypeError, KeyError) as exc:

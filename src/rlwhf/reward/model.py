@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from rlwhf import __version__
+from rlwhf.data.schema import CLOSED_WORLD, is_closed_world
 from rlwhf.errors import RlwhfError
 from rlwhf.reward import lexicon as lx
 from rlwhf.reward.rubric import Judge, completion_text
@@ -246,7 +247,9 @@ def load_artifact(path: str | Path) -> dict:
     if check.get("algorithm") != "sha256" or check.get("value") != want:
         raise RlwhfError(f"{path}: checksum mismatch: the artifact was modified after it was built; rebuild it")
     weights = obj["rubric"].get("weights")
-    if not isinstance(weights, dict) or set(weights) != set(lx.RUBRIC_WEIGHTS) or \
+    # An artifact built before an outcome was added lacks it; the judge gives it the default grade.
+    if not isinstance(weights, dict) or not set(lx.RUBRIC_WEIGHTS) - lx.ADDED_OUTCOMES <= set(weights) or \
+            not set(weights) <= set(lx.RUBRIC_WEIGHTS) or \
             any(not isinstance(v, int) or not -2 <= v <= 2 for v in weights.values()):
         raise RlwhfError(f"{path}: rubric.weights must give an integer -2..2 for each of {sorted(lx.RUBRIC_WEIGHTS)}")
     model = obj["model"]
@@ -310,13 +313,15 @@ class HonestyReward:
         return self.model is None or answerable is False or self.has_reference(reference)
 
     def score_one(self, prompt: str, completion: Any, reference: Any = None,
-                  answerable: bool | None = None) -> tuple[float, int, str]:
-        """(score -2..2, grade, source) for one answer; source is 'judge' or 'model'."""
+                  answerable: bool | None = None, closed_world: bool = False) -> tuple[float, int, str]:
+        """(score -2..2, grade, source) for one answer; source is 'judge' or 'model'. `closed_world`: the
+        reference is the whole truth (see `Judge.judge`)."""
         if self.model is None:  # the judge alone (it treats an empty reference as none)
-            return _JUDGED[self.judge.judge(prompt, completion, reference, answerable).grade]
+            return _JUDGED[self.judge.judge(prompt, completion, reference, answerable, closed_world).grade]
         has_ref = self.has_reference(reference)
         if has_ref or answerable is False:
-            return _JUDGED[self.judge.judge(prompt, completion, reference if has_ref else None, answerable).grade]
+            return _JUDGED[self.judge.judge(prompt, completion, reference if has_ref else None, answerable,
+                                            closed_world).grade]
         text = completion_text(completion)
         names = feature_names(self.judge, prompt or "", text)
         if names[1] == "style=degenerate":
@@ -366,7 +371,7 @@ def _graded_rows(path: Path) -> Iterable[tuple[int, dict]]:
                 raise RlwhfError(f"{path}:{lineno}: 'reward' (or grade/score) must be an integer in -2..2, got {grade!r}")
             yield lineno, {"prompt": prompt, "answer": answer, "reward": int(grade),
                            "reference": row.get("reference", row.get("solution")),
-                           "answerable": row.get("answerable"),
+                           "answerable": row.get("answerable"), "closed_world": is_closed_world(row),
                            "split": (row.get("metadata") or {}).get("split") if isinstance(row.get("metadata"), dict)
                            else None}
 
@@ -458,7 +463,8 @@ def evaluate_rows(reward: HonestyReward, rows: list[dict]) -> dict:
         return {"learned_without_reference": grade_metrics([], [], []), "judge_with_reference": grade_metrics([], [], [])}
     gold = [r["reward"] for r in rows]
     no_ref = [reward.score_one(r["prompt"], r["answer"], None, None) for r in rows]
-    with_ref = [reward.score_one(r["prompt"], r["answer"], r["reference"], r["answerable"]) for r in rows]
+    with_ref = [reward.score_one(r["prompt"], r["answer"], r["reference"], r["answerable"], r.get("closed_world", False))
+                for r in rows]
     return {
         "learned_without_reference": grade_metrics(gold, [s for s, _, _ in no_ref], [g for _, g, _ in no_ref]),
         "judge_with_reference": grade_metrics(gold, [s for s, _, _ in with_ref], [g for _, g, _ in with_ref]),
@@ -524,8 +530,9 @@ def score_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwa
     """Rewards for a trainer's batch: completions plus the dataset's columns as aligned lists.
 
     Prompts come from `prompts` (TRL) or `messages` (ms-swift: the conversation up to the answer);
-    references from `reference` or `solution`; `answerable` as given. ms-swift's `is_truncated` caps
-    an answer cut off by the length limit at 0.
+    references from `reference` or `solution`; `answerable` as given; `closed_world` (true: the
+    reference is the whole truth, as `rlwhf data preprocess` writes for the built-in corpus). ms-swift's
+    `is_truncated` caps an answer cut off by the length limit at 0.
     """
     n = len(completions)
     prompts = kwargs.get("prompts")
@@ -538,13 +545,14 @@ def score_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwa
     refs = _column(kwargs, ("reference", "solution", "reference_answer"), n)
     ans = [_answerable(a) for a in _column(kwargs, ("answerable",), n)]
     truncated = _column(kwargs, ("is_truncated",), n)
+    closed = [_answerable(w) is True for w in _column(kwargs, (CLOSED_WORLD,), n)]
     shaping = _training_shaping()
     if shaping.active:  # the recipe's outcome -> reward map and abstention term (reward.shaping)
         from rlwhf.reward.shaping import shaped_scores
 
-        return shaped_scores(reward, shaping, prompts, completions, refs, ans, truncated)
+        return shaped_scores(reward, shaping, prompts, completions, refs, ans, truncated, closed)
     out = []
-    for p, c, r, a, t in zip(prompts, completions, refs, ans, truncated):
-        score = reward.score_one(p, c, r, a)[0]
+    for p, c, r, a, t, w in zip(prompts, completions, refs, ans, truncated, closed):
+        score = reward.score_one(p, c, r, a, w)[0]
         out.append(min(score, 0.0) if t else score)
     return out

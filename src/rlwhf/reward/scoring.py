@@ -1,5 +1,8 @@
 """Batch scoring of a JSONL file (`rlwhf reward score`): one streaming pass, constant memory.
 
+A row marked `closed_world: true` (top level, or in its metadata as the built-in corpus writes it) is
+graded in a closed world: its reference is the whole truth (docs/rubric.md).
+
 Each output line is the input line's own bytes with `"score"` and `"grade"` appended, so every
 other field (key order, number spelling, unicode) passes through untouched. With msgspec present
 only the fields the reward reads are decoded; without it the stdlib parses and re-encodes rows.
@@ -9,11 +12,11 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from rlwhf.data import io as data_io
 from rlwhf.data.io import JsonlWriter, iter_lines, open_input, parse_line
-from rlwhf.data.schema import RowError
+from rlwhf.data.schema import RowError, is_closed_world
 from rlwhf.errors import RlwhfError
 from rlwhf.reward.model import HonestyReward, _answerable
 
@@ -48,7 +51,10 @@ def _fields_decoder():
         return None, ()
     unset: Any = msgspec.UNSET
 
-    class Fields(msgspec.Struct):
+    class Meta(msgspec.Struct):  # only the mark is decoded; other metadata is skipped
+        closed_world: Any = unset
+
+    class Fields(msgspec.Struct):  # (a row whose metadata is not an object takes the stdlib path)
         prompt: Any = unset
         answer: Any = unset
         completion: Any = unset
@@ -57,18 +63,12 @@ def _fields_decoder():
         reference: Any = unset
         solution: Any = unset
         answerable: Any = unset
+        closed_world: Any = unset
+        metadata: Optional[Meta] = None
+
+    Fields.__annotations__["metadata"] = Optional[Meta]  # a local class: resolve the postponed annotation
 
     return msgspec.json.Decoder(Fields).decode, (msgspec.DecodeError, msgspec.ValidationError)
-
-
-def _row_error(input_path: str, lineno: int, raw: bytes, terminated: bool) -> RlwhfError:
-    try:  # the stdlib parser names the precise reason
-        value = parse_line(raw, terminated)
-    except RowError as err:
-        return RlwhfError(f"{input_path}:{lineno}: {err}")
-    if not isinstance(value, dict):
-        return RlwhfError(f"{input_path}:{lineno}: a row must be a JSON object")
-    return RlwhfError(f"{input_path}:{lineno}: unreadable row")
 
 
 def _score_file(reward: HonestyReward, input_path: str, output_path: str | Path) -> dict:
@@ -79,12 +79,13 @@ def _score_file(reward: HonestyReward, input_path: str, output_path: str | Path)
     unset = data_io.msgspec.UNSET if decode_fields is not None else None
     with open_input(input_path) as fh, JsonlWriter(output_path) as out:
         for lineno, raw, terminated in iter_lines(fh):
-            row = None
+            row = f = None
             if decode_fields is not None:
                 try:
                     f = decode_fields(raw)
                 except decode_errors:
-                    raise _row_error(input_path, lineno, raw, terminated) from None
+                    f = None  # the stdlib path below names the reason (or reads an odd metadata field)
+            if f is not None:
                 prompt = f.prompt
                 if f.answer is not unset:
                     key, answer = "answer", f.answer
@@ -94,6 +95,7 @@ def _score_file(reward: HonestyReward, input_path: str, output_path: str | Path)
                 reference = f.reference if f.reference is not unset else (
                     f.solution if f.solution is not unset else None)
                 answerable = f.answerable if f.answerable is not unset else None
+                closed = f.closed_world is True or (f.metadata is not None and f.metadata.closed_world is True)
             else:
                 try:
                     row = parse_line(raw, terminated)
@@ -106,6 +108,7 @@ def _score_file(reward: HonestyReward, input_path: str, output_path: str | Path)
                 answer = row[key] if key else None
                 reference = row.get("reference", row.get("solution"))
                 answerable = row.get("answerable")
+                closed = is_closed_world(row)
             if not isinstance(prompt, str):
                 raise RlwhfError(f"{input_path}:{lineno}: 'prompt' must be a string")
             if key is None:
@@ -115,10 +118,10 @@ def _score_file(reward: HonestyReward, input_path: str, output_path: str | Path)
             if answerable is not None and answerable.__class__ is not bool:
                 answerable = _answerable(answerable)
             if judge_only:
-                grade = judge(prompt, answer, reference, answerable).grade
+                grade = judge(prompt, answer, reference, answerable, closed).grade
                 score, source = float(grade), "judge"
             else:
-                score, grade, source = score_one(prompt, answer, reference, answerable)
+                score, grade, source = score_one(prompt, answer, reference, answerable, closed)
             body = raw if raw[-1:] == b"}" else raw.rstrip()
             if row is None and body[-1:] == b"}" and b'"score"' not in raw and b'"grade"' not in raw:
                 tail = _TAILS.get((score, grade)) or b',"score":%s,"grade":%d}' % (repr(score).encode(), grade)

@@ -121,17 +121,19 @@ def shaping_from_env(preset: dict | None = None) -> Shaping:
 
 def shaped_scores(reward, shaping: Shaping, prompts: Sequence[str], completions: Sequence[Any],
                   references: Sequence[Any], answerables: Sequence[bool | None],
-                  truncated: Sequence[Any]) -> list[float]:
+                  truncated: Sequence[Any], closed_world: Sequence[bool] | None = None) -> list[float]:
     """Training rewards for a batch: judged answers through the outcome map, answers the learned model
-    scores (no reference) unchanged; a cut-off answer is capped at 0; then the abstention term."""
+    scores (no reference) unchanged; a cut-off answer is capped at 0; then the abstention term.
+    `closed_world` as `HonestyReward.score_one` takes it (the reference is the whole truth)."""
     scores, verdicts = [], []
-    for p, c, r, a, t in zip(prompts, completions, references, answerables, truncated):
+    closed_world = closed_world if closed_world is not None else [False] * len(completions)
+    for p, c, r, a, t, w in zip(prompts, completions, references, answerables, truncated, closed_world):
         if reward.judges(r, a):
-            j = reward.judge.judge(p, c, r if reward.has_reference(r) else None, a)
+            j = reward.judge.judge(p, c, r if reward.has_reference(r) else None, a, w)
             score = shaping.value(j.outcome, j.grade)
             verdict = "abstained" if a is False and j.verdict == "correct" else j.verdict
         else:
-            score, verdict = reward.score_one(p, c, r, a)[0], None
+            score, verdict = reward.score_one(p, c, r, a, w)[0], None
         scores.append(min(score, 0.0) if t else score)
         verdicts.append(verdict)
     terms = shaping.group_terms(list(prompts), verdicts)

@@ -19,6 +19,7 @@ class GradeRequest:
     reference: str | None = None
     answerable: bool | None = None
     context: list[dict] = field(default_factory=list)  # search passages {"id", "text", "score"}
+    closed_world: bool = False  # the reference is the whole truth (the built-in corpus): extra detail is unsupported
 
 
 @dataclass
