@@ -85,3 +85,61 @@ def _fake_judge(prompt, completion, reference=None, answerable=None):
 def fake_judge():
     """A minimal judge with rlwhf.reward.judge's signature: tests the teacher plumbing, not the rubric."""
     return _fake_judge
+
+
+# -- ms-swift's own OpenAI-compatible server as a teacher (started once per session) ---------------------
+
+
+@pytest.fixture(scope="session")
+def swift_deploy_teacher(tmp_path_factory):
+    """`swift deploy` serving an untrained tiny policy as model `teacher` (it writes nonsense): a real
+    OpenAI-compatible server nobody here wrote. Yields its …/v1 URL; stopped by the process group it started."""
+    pytest.importorskip("swift", reason="needs the swift extra: pip install -r requirements.txt")
+    import signal
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    from rlwhf.model.tiny import TinyModelConfig, build_untrained
+
+    root = tmp_path_factory.mktemp("swift_deploy")
+    texts = [f"What is {a} plus {b}? The answer is {a + b}. I don't know. Grade the student answer." for a in range(20)
+             for b in range(20)]
+    # The rubric prompt is ~1.5k tokens of this tiny vocabulary: the context must hold it.
+    model = build_untrained(root / "teacher", texts, TinyModelConfig(
+        vocab_size=512, hidden_size=64, num_hidden_layers=2, intermediate_size=128, max_position_embeddings=4096))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(root / "deploy.log", "wb")
+    proc = subprocess.Popen(
+        ["swift", "deploy", "--model", str(model), "--model_type", "qwen2", "--template", "chatml",
+         "--infer_backend", "transformers", "--host", "127.0.0.1", "--port", str(port),
+         "--served_model_name", "teacher", "--max_length", "4096", "--max_new_tokens", "24"],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/models", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"swift deploy did not come up (exit {proc.poll()}): "
+                            + (root / "deploy.log").read_text(errors="replace")[-2000:])
+            time.sleep(1)
+        yield url
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)  # the CLI runs the server in a child: stop the group we started
+            proc.wait(20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        log.close()

@@ -1,4 +1,4 @@
-"""Seed entry point: apply the next out-of-memory fallback step to a plan (shim over rlwhf.hardware).
+"""Seed entry point: apply the next out-of-memory fallback step to a plan (shim over rlwhf.train.fallback).
 
     python plugins/core/hardware_fallback_cascade.py PLAN.json [--output OUT.json]   # next step
     python plugins/core/hardware_fallback_cascade.py --list                          # the ordered steps
@@ -11,7 +11,7 @@ import sys
 
 def main(argv=None) -> int:
     from rlwhf.errors import RlwhfError
-    from rlwhf.hardware import CASCADE, degrade
+    from rlwhf.train.fallback import CASCADE, degrade
     from rlwhf.plan import load_plan, write_plan
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

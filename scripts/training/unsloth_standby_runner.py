@@ -1,18 +1,25 @@
 """Seed entry point: write the ready-to-run GRPO plan (workspace/plans/ms_swift_grpo_launch.json) and a
 hardware/memory telemetry report, and say whether Unsloth Standby is available here and why not
-(shim over rlwhf.hardware.standby; plan flags as in `rlwhf plan`).
+(shim over rlwhf.plan.standby_report; plan flags as in `rlwhf plan`).
 
-    python scripts/training/unsloth_standby_runner.py --model DIR [--dataset FILE] [--profile auto]
+    python3 scripts/training/unsloth_standby_runner.py [--model DIR] [--dataset FILE] [--profile auto]
+
+With no arguments it plans what `rlwhf launch` would train: the embedded default policy (built once, then
+copied from the cache), the preset's preprocessed rows (step 1) and reward artifact (step 2), the auto
+profile. Paths in the plan are absolute, so its command runs as printed inside vendor/ms-swift-sub.
+$RLWHF_MAX_STEPS caps max_steps (a smoke run of the same command).
 """
 
 import argparse
+import dataclasses
 import sys
 
 
 def main(argv=None) -> int:
-    from rlwhf.config import add_arguments, from_namespace
+    from rlwhf.config import add_arguments, check
     from rlwhf.errors import RlwhfError
-    from rlwhf.hardware.standby import standby_report
+    from rlwhf.launch.seed import VENDOR_DIR, standby_plan_config
+    from rlwhf.plan.standby_report import standby_report
     from rlwhf.plan import PlanConfig
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -24,7 +31,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     plan_path = args.output or "workspace/plans/ms_swift_grpo_launch.json"
     try:
-        cfg = from_namespace(PlanConfig, args, algo="grpo", output=plan_path)
+        names = {f.name for f in dataclasses.fields(PlanConfig)}
+        values = {k: v for k, v in vars(args).items() if k in names and v is not None}
+        given = PlanConfig(**{**values, "algo": "grpo", "output": plan_path})  # checked once the defaults are filled in
+        cfg = standby_plan_config(given, log=lambda msg: print(msg, file=sys.stderr))
+        check(cfg)
         report = standby_report(cfg, plan_path, args.report)
     except RlwhfError as exc:
         print(f"unsloth_standby_runner: error: {exc}", file=sys.stderr)
@@ -37,8 +48,9 @@ def main(argv=None) -> int:
               ". The plan runs without it.")
     print(f"plan: {plan_path} (profile {report['profile']}: {report['profile_reason']})")
     print(f"telemetry: {args.report} (peak RSS {report['memory']['process_peak_rss_gb']} GiB)")
-    print(report["shell"])
+    print(f"run it inside {VENDOR_DIR}:  cd {VENDOR_DIR} && {report['shell']}")
     return 0
+
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import typing
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,14 @@ def repo_root() -> Path | None:
     return root if (root / "pyproject.toml").is_file() else None
 
 
+MAX_STEPS_ENV = "RLWHF_MAX_STEPS"  # caps every algorithm's max_steps (smoke runs of the documented commands)
+
+
 def load_preset(path: str | Path | None = None) -> dict:
-    """The canonical preset `configs/transformer-lab/grpo_config.yaml` (or another file)."""
+    """The canonical preset `configs/transformer-lab/grpo_config.yaml` (or another file).
+
+    $RLWHF_MAX_STEPS, when set, replaces each algorithm section's `max_steps`: a documented command can then
+    run as written and still stop after a few optimizer steps (the seed-workflow test uses it)."""
     import yaml
 
     path = Path(path) if path else configs_dir() / "transformer-lab" / "grpo_config.yaml"
@@ -44,7 +51,42 @@ def load_preset(path: str | Path | None = None) -> dict:
         raise RlwhfError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise RlwhfError(f"{path}: the preset must be a mapping")
+    cap = os.environ.get(MAX_STEPS_ENV, "").strip()
+    if cap:
+        if not cap.isdigit() or int(cap) < 1:
+            raise RlwhfError(f"${MAX_STEPS_ENV}={cap!r}: expected a whole number of steps, at least 1")
+        for section in ("grpo", "dpo"):
+            if isinstance(data.get(section), dict):
+                data[section]["max_steps"] = int(cap)
     return data
+
+
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
+_RAISE = object()
+
+
+def parse_bool(value: Any, unknown: Any = _RAISE) -> bool | None:
+    """The one reader of booleans from flags, presets, Transformer Lab parameters and data columns.
+
+    None stays None; a bool is itself; a number is its truth; a string is one of TRUE_WORDS / FALSE_WORDS
+    in any case. Anything else raises ValueError, or gives `unknown` when that is passed.
+
+    >>> parse_bool("Yes"), parse_bool(0), parse_bool(None), parse_bool("maybe", unknown=None)
+    (True, False, None, None)
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return bool(value)
+    word = str(value).strip().casefold()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    if unknown is _RAISE:
+        raise ValueError(f"not a boolean: {value!r} (use one of {', '.join(TRUE_WORDS + FALSE_WORDS)})")
+    return unknown
 
 
 def _unwrap(tp: Any) -> tuple[Any, bool]:

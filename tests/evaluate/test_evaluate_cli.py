@@ -126,7 +126,7 @@ def test_dpo_reward_deltas_and_pairs_accepted_by_data_pairs():
 
 @pytest.mark.parametrize("argv,message", [
     (["--answers", "a.jsonl", "--model", "m", "--prompts", "p.jsonl", "--output-dir", "o"], "not both"),
-    (["--prompts", "p.jsonl", "--output-dir", "o"], "--model DIR with --prompts"),
+    (["--prompts", "p.jsonl", "--output-dir", "o"], "give --model DIR (or --student-base-url"),
     (["--answers", "a.jsonl"], "--output-dir is required"),
     (["--answers", "missing.jsonl", "--output-dir", "o"], "missing.jsonl: no such file"),
     (["--answers", "a.jsonl", "--output-dir", "o", "--concurrency", "0"], "--concurrency must be at least 1"),

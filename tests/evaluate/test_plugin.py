@@ -6,10 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from _teacher_server import FlakyServer
 
 from rlwhf.errors import RlwhfError
-from rlwhf.evaluate.tlab import config_from_params, index_json, main
+from rlwhf.integrations.tlab_evaluator import config_from_params, index_json, main
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "plugins" / "experimental" / "grok_search_evaluator"
@@ -27,7 +26,7 @@ def test_index_json_is_the_legacy_schema_and_derived_from_the_config():
         assert name in index["parameters"], name
     for spec in index["parameters"].values():
         assert spec["type"] in ("string", "integer", "number", "boolean") and spec["title"]
-    # One source of truth: regenerate with `python -c "from rlwhf.evaluate.tlab import index_json; ..."`.
+    # One source of truth: regenerate with `python -c "from rlwhf.integrations.tlab_evaluator import index_json; ..."`.
     assert index == json.loads(json.dumps(index_json()))
 
 
@@ -45,65 +44,30 @@ def test_shim_runs_from_the_repo_root(tmp_path):
     assert metrics["n"] == 1 and metrics["accuracy"] == 1.0
 
 
-def test_use_internet_turns_on_the_teacher_search(tmp_path, capsys):
+def test_use_internet_needs_web_search_or_a_passage_index(tmp_path, capsys):
+    """use_internet: the online teacher gets the Responses API web_search tool (tests/teacher/
+    test_teacher_web_search.py runs it against a loopback server); other teachers need search_corpus."""
+    cfg = config_from_params({"answers": "a", "output_dir": "o", "teacher": "openai", "use_internet": "true"})
+    assert cfg.teacher == "rlwhf.teacher.web_search:WebSearchTeacher" and not cfg.request_extra
     answers = tmp_path / "a.jsonl"
     answers.write_text(json.dumps({"prompt": "Q0: what?", "answer": "x"}) + "\n")
-    with FlakyServer(script=lambda i: ["good"]) as server:
-        assert main(["--answers", str(answers), "--output_dir", str(tmp_path / "o"), "--teacher", "openai",
-                     "--base_url", server.url, "--use_internet", "true", "--cache", str(tmp_path / "c.sqlite")]) == 0
-        assert server.bodies[0]["search_parameters"] == {"mode": "auto"}
-    capsys.readouterr()
     assert main(["--answers", str(answers), "--output_dir", "o", "--use_internet", "true"]) == 2
-    assert "needs an online teacher" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "use_internet with the offline teacher" in err and "search_corpus" in err and "Responses API" in err
+    with pytest.raises(RlwhfError, match="Live Search is retired"):
+        config_from_params({"answers": "a", "output_dir": "o", "teacher": "openai", "use_internet": "true",
+                            "request_extra": '{"search_parameters": {"mode": "auto"}}'})
+    corpus = tmp_path / "p.jsonl"
+    corpus.write_text(json.dumps({"id": "p1", "text": "Paris is the capital of France."}) + "\n")
+    cfg = config_from_params({"answers": "a", "output_dir": "o", "use_internet": "true",
+                              "search_corpus": str(corpus)})
+    assert cfg.teacher == "offline" and cfg.search_corpus == str(corpus)
 
 
 def test_parameter_errors_are_named():
     with pytest.raises(RlwhfError, match="unknown plugin parameter"):
-        config_from_params({"answers": "a", "output_dir": "o", "temperature": "1"})
+        config_from_params({"answers": "a", "output_dir": "o", "no_such_knob": "1"})
     with pytest.raises(RlwhfError, match="concurrency"):
         config_from_params({"answers": "a", "output_dir": "o", "concurrency": "many"})
     cfg = config_from_params({"answers": "a", "output_dir": "o", "enable_dpo_reward": "True", "timeout": "2.5"})
     assert cfg.enable_dpo_reward is True and cfg.timeout == 2.5
-
-
-def test_inside_transformer_lab_params_come_from_tlab_evals(tmp_path, monkeypatch, capsys):
-    import types
-
-    answers = tmp_path / "a.jsonl"
-    answers.write_text(json.dumps({"id": "q1", "prompt": "What is 2 + 2?", "answer": "The answer is 4.",
-                                   "reference": "4", "answerable": True}) + "\n")
-    logged, saved, wrapped = {}, [], []
-
-    class FakeEvals:
-        params = {"answers": str(answers), "output_dir": str(tmp_path / "o"), "concurrency": "2",
-                  "experiment_name": "exp", "model_name": "some/hub-model"}
-
-        def job_wrapper(self, **kw):
-            def deco(fn):
-                def inner():
-                    wrapped.append(kw)
-                    return fn()
-                return inner
-            return deco
-
-        def progress_update(self, p):
-            pass
-
-        def log_metric(self, name, value):
-            logged[name] = value
-
-        def save_evaluation_results(self, df):
-            saved.append(df)
-
-    fake = types.ModuleType("transformerlab.sdk.v1.evals")
-    fake.tlab_evals = FakeEvals()
-    for name in ("transformerlab", "transformerlab.sdk", "transformerlab.sdk.v1"):
-        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
-    monkeypatch.setitem(sys.modules, "transformerlab.sdk.v1.evals", fake)
-    assert main([]) == 0
-    assert wrapped == [{"manual_logging": True}]
-    assert logged["accuracy"] == 1.0 and logged["n"] == 1
-    assert json.loads(capsys.readouterr().out)["ignored_args"] == ["experiment_name", "model_name"]
-    assert list(saved[0]["score"]) == [2] and list(saved[0]["test_case_id"]) == ["q1"]  # per-row grades
-    FakeEvals.params = {**FakeEvals.params, "concurrency": "many"}
-    assert main([]) == 2

@@ -118,3 +118,25 @@ def test_standby_status_names_each_missing_piece(monkeypatch):
     assert ready == {"available": True, "reasons": []}
     no_vllm = standby_status({"cuda": {"count": 1}, "packages": {"unsloth": "2025.1", "vllm": None}})
     assert no_vllm["reasons"] == ["vllm is not installed"]
+
+
+def test_standby_runner_without_arguments_needs_step_1_first_and_says_so(tmp_path):
+    """No arguments and no preprocessed rows yet: one clear line naming step 1, before any policy is built."""
+    env = {**os.environ, "RLWHF_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, script("scripts", "training", "unsloth_standby_runner.py")], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "workspace/data/ms_swift_grpo.jsonl: no preprocessed GRPO rows" in done.stderr
+    assert "python3 scripts/data_pipeline/ms_swift_preprocess.py --streaming" in done.stderr
+    assert not (tmp_path / "cache").exists()  # nothing was built
+
+
+def test_rlwhf_max_steps_caps_the_preset_and_a_bad_value_is_named(monkeypatch):
+    from rlwhf.config import load_preset
+
+    monkeypatch.setenv("RLWHF_MAX_STEPS", "2")
+    preset = load_preset()
+    assert preset["grpo"]["max_steps"] == 2 and preset["dpo"]["max_steps"] == 2
+    monkeypatch.setenv("RLWHF_MAX_STEPS", "two")
+    with pytest.raises(RlwhfError, match=r"\$RLWHF_MAX_STEPS='two': expected a whole number of steps"):
+        load_preset()

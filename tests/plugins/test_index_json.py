@@ -84,6 +84,7 @@ def test_the_validator_catches_what_the_schema_forbids():
 
 
 def test_honesty_rm_parameters_are_the_reward_config():
+    """index.json (older installs) and task.yaml (today's task format) both carry the reward stage's config."""
     from rlwhf.config import load_preset
     from rlwhf.reward.model import TrainConfig
 
@@ -96,10 +97,11 @@ def test_honesty_rm_parameters_are_the_reward_config():
         assert params[f.name]["default"] == f.default, f.name
         assert params[f.name]["type"] == {int: "integer", float: "number"}[hints[f.name]]
         assert task["parameters"][f.name] == f.default
-        assert f"${{{{{f.name}}}}}" in task["run"]
-    assert params["dataset"]["default"] == task["parameters"]["dataset"] == preset["data"]["raw_logs"]
+    assert params["dataset"]["default"] == preset["data"]["raw_logs"]
+    assert task["parameters"]["dataset"] == ""  # in a job: the built-in corpus unless a file is given
     assert params["output_dir"]["default"] == task["parameters"]["output_dir"] == preset["reward"]["artifact_dir"]
     assert {"name", "resources", "setup", "run", "parameters"} <= set(task)
+    assert "task.yaml" in json.loads((plugin / "index.json").read_text())["files"]
 
 
 def test_main_builds_into_the_preset_folder(tmp_path):
@@ -110,7 +112,7 @@ def test_main_builds_into_the_preset_folder(tmp_path):
     logs = tmp_path / preset["data"]["raw_logs"]
     logs.parent.mkdir(parents=True)
     logs.write_bytes((REPO / preset["data"]["raw_logs"]).read_bytes())
-    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
+    env = {"PYTHONPATH": f"{REPO}:{REPO / 'src'}", "PATH": "/usr/bin:/bin"}  # no Transformer Lab job here
     run = subprocess.run([sys.executable, "-m", "plugins.core.custom_honesty_rm.main", "--epochs", "2"],
                          cwd=tmp_path, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
@@ -122,40 +124,3 @@ def test_main_builds_into_the_preset_folder(tmp_path):
                          capture_output=True, text=True)
     assert run.returncode == 2
     assert "not found" in run.stderr and "rlwhf data synth --output" in run.stderr and "Traceback" not in run.stderr
-
-
-def test_main_reads_transformerlab_params(tmp_path, monkeypatch):
-    """Inside Transformer Lab: params come from tlab_trainer (strings cast), run inside its job wrapper."""
-    import types
-
-    monkeypatch.syspath_prepend(str(REPO))
-    from plugins.core.custom_honesty_rm import main as plugin_main
-
-    logs = tmp_path / "logs.jsonl"
-    logs.write_text('{"prompt": "Q?", "answer": "I don\'t know.", "reward": 0}\n')
-    wrapped = []
-
-    class FakeTrainer:
-        params = {"dataset": str(logs), "output_dir": str(tmp_path / "rm"), "epochs": "3", "learning_rate": "0.1",
-                  "unrelated_ui_field": "x"}
-
-        def job_wrapper(self, **kw):
-            def deco(fn):
-                def inner():
-                    wrapped.append(fn.__name__)
-                    return fn()
-                return inner
-            return deco
-
-    fake = types.ModuleType("transformerlab.sdk.v1.train")
-    fake.tlab_trainer = FakeTrainer()
-    for name in ("transformerlab", "transformerlab.sdk", "transformerlab.sdk.v1"):
-        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
-    monkeypatch.setitem(sys.modules, "transformerlab.sdk.v1.train", fake)
-    assert plugin_main.main([]) == 0
-    assert wrapped == ["_job"]
-    art = json.loads((tmp_path / "rm" / "honesty_reward_model.json").read_text())
-    assert art["training"]["config"]["epochs"] == 3 and art["training"]["config"]["learning_rate"] == 0.1
-
-    FakeTrainer.params = {**FakeTrainer.params, "epochs": "many"}
-    assert plugin_main.main([]) == 2

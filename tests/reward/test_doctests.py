@@ -9,7 +9,7 @@ import pytest
 
 
 @pytest.mark.parametrize("module", ["rlwhf.reward.rubric", "rlwhf.reward.model", "rlwhf.reward.shaping",
-                                    "rlwhf.integrations.trl"])
+                                    "rlwhf.integrations.trl", "rlwhf.reward.teacher_reward"])
 def test_docstring_examples(module, monkeypatch):
     monkeypatch.delenv("RLWHF_REWARD_ARTIFACT", raising=False)
     result = doctest.testmod(importlib.import_module(module))

@@ -1,10 +1,13 @@
-"""Transformer Lab plugin: build the rlwhf honesty reward artifact (a thin shim over `rlwhf.reward`).
+"""Transformer Lab task and CLI: build the rlwhf honesty reward artifact (a thin shim over `rlwhf.reward`).
 
     python3 -m plugins.core.custom_honesty_rm.main [--dataset FILE] [--output_dir DIR] [--epochs N] ...
+    python3 custom_honesty_rm/main.py            # task.yaml's run line, inside a Transformer Lab job
 
 Defaults come from the canonical preset (configs/transformer-lab/grpo_config.yaml): the graded logs
-`data.raw_logs` and the artifact folder `reward.artifact_dir`. Inside Transformer Lab the same
-parameters arrive through `tlab_trainer.params` (strings from the UI are cast to the config's types).
+`data.raw_logs` and the artifact folder `reward.artifact_dir`. Inside Transformer Lab (`_TFL_JOB_ID` set)
+the same parameters come from `lab.get_config()` (strings from the UI are cast to the config's types),
+progress goes to `lab.update_progress`, the artifact and its metadata to `lab.save_artifact`, and the job
+ends with `lab.finish` (held-out scores) or `lab.error` (the CLI's message); see rlwhf.integrations.tlab.
 """
 
 from __future__ import annotations
@@ -76,27 +79,58 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _transformerlab_trainer():
-    try:
-        from transformerlab.sdk.v1.train import tlab_trainer  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return tlab_trainer
+def _builtin_corpus(lab) -> str:
+    """No logs given and none at the preset's path: the built-in synthetic corpus, written there."""
+    from rlwhf.data.io import JsonlWriter
+    from rlwhf.data.synth import iter_synth
+
+    path = _defaults()["dataset"]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with JsonlWriter(path) as out:
+        for row in iter_synth(None, 0, split="train"):
+            out.write(row)
+        count = out.count
+    lab.log(f"custom_honesty_rm: no dataset given: wrote the built-in synthetic corpus ({count} rows) to {path}")
+    return path
+
+
+def _lab_job(params: dict, lab) -> tuple[str, dict]:
+    """One Transformer Lab job: parameters from the job, artifact saved under the job, held-out scores."""
+    import dataclasses as dc
+
+    from rlwhf.integrations.tlab import cast_params
+    from rlwhf.reward.model import TrainConfig
+
+    hints = typing.get_type_hints(TrainConfig)
+    kinds = {"dataset": "string", "output_dir": "string",
+             **{f.name: {int: "integer", float: "number"}[hints[f.name]] for f in dc.fields(TrainConfig)}}
+    known, unknown = cast_params(params, kinds)
+    if unknown:
+        lab.log(f"custom_honesty_rm: parameters not used here: {', '.join(unknown)}")
+    if not known.get("dataset") and not Path(_defaults()["dataset"]).is_file():
+        known["dataset"] = _builtin_corpus(lab)
+    lab.update_progress(10)
+    meta = run(known)
+    lab.update_progress(80)
+    lab.save_artifact(meta["artifact"], name="honesty_reward_model.json")
+    metadata = Path(meta["artifact"]).with_name("metadata.json")
+    if metadata.is_file():
+        lab.save_artifact(str(metadata), name="metadata.json")
+    m = meta["heldout_metrics"]["learned_without_reference"]
+    score = {f"heldout_{k}": v for k, v in m.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    lab.update_progress(95, metrics=score)
+    return (f"wrote {Path(meta['artifact']).name} from {meta['rows']} rows (held-out learned model: "
+            f"exact {m['exact']}, within-1 {m['within1']}, n={m['n']})"), score
 
 
 def main(argv: list[str] | None = None) -> int:
     from rlwhf.errors import RlwhfError
+    from rlwhf.integrations.tlab import in_transformer_lab, run_job
 
-    tlab = _transformerlab_trainer()
+    if in_transformer_lab() and not argv:
+        return run_job("custom_honesty_rm", _lab_job)
     try:
-        if tlab is not None:  # inside Transformer Lab: its job wrapper parses and reports progress
-            @tlab.job_wrapper()
-            def _job():
-                return run(dict(tlab.params))
-
-            _job()
-        else:
-            run({k: v for k, v in vars(_parser().parse_args(argv)).items() if v is not None})
+        run({k: v for k, v in vars(_parser().parse_args(argv)).items() if v is not None})
     except RlwhfError as exc:
         print(f"custom_honesty_rm: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -104,4 +138,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Transformer Lab runs this once when the plugin is installed: the reward needs only rlwhf itself
-# (stdlib + pyyaml; no torch). Installs the checkout this plugin lives in unless rlwhf is present.
+# Transformer Lab runs this before the task (and the legacy plugin loader once at install): the reward
+# needs only rlwhf itself (stdlib + pyyaml; no torch) and, inside a job, the transformerlab SDK.
+# Installs the checkout this folder lives in when there is one, else $RLWHF_PIP_SPEC (default "rlwhf[tlab]").
 set -euo pipefail
-if python3 -c "import rlwhf" 2>/dev/null; then
-  echo "rlwhf already installed"
+if python3 -c "import rlwhf, lab" 2>/dev/null; then
+  echo "rlwhf and the transformerlab SDK are installed"
   exit 0
 fi
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
-if [ -f "$root/pyproject.toml" ]; then
-  python3 -m pip install -e "$root"
+root="$(cd "$here/../../.." 2>/dev/null && pwd || true)"
+if [ -n "$root" ] && [ -f "$root/pyproject.toml" ] && grep -q '^name = "rlwhf"' "$root/pyproject.toml"; then
+  python3 -m pip install -e "$root[tlab]"
 else
-  echo "rlwhf is not installed and no rlwhf checkout was found above $here" >&2
-  exit 1
+  python3 -m pip install "${RLWHF_PIP_SPEC:-rlwhf[tlab]}"
 fi

@@ -95,7 +95,10 @@ def gate_file(cfg: GateConfig) -> dict:
 
     strict, dedupe = cfg.strict, cfg.dedupe
     fast_max = (limit or float("inf")) if fast is not None else -1  # lines up to this length try msgspec
-    with io.open_input(path) as fh, JsonlWriter(clean_path) as clean, JsonlWriter(quarantine_path) as quarantine:
+    from rlwhf.progress import track_reads
+
+    with track_reads(io.open_input(path), "gate") as fh, JsonlWriter(clean_path) as clean, \
+            JsonlWriter(quarantine_path) as quarantine:
         add, keep = seen.add, clean.write_raw
         for lineno, raw, terminated in iter_lines(fh, stats):
             total += 1

@@ -18,8 +18,9 @@ from rlwhf.data import io
 from rlwhf.data.hashset import HashSet
 from rlwhf.data.io import DEFAULT_MAX_LINE_BYTES, JsonlWriter, iter_lines, parse_line
 from rlwhf.data.schema import (CANONICAL_FIELDS, CLOSED_WORLD, PROMPT_REQUIRED, ROW_REQUIRED, RowError,
-                               _check_metadata, canonicalize, is_closed_world, stable_id)
+                               canonicalize, check_metadata, is_closed_world, stable_id)
 from rlwhf.errors import RlwhfError
+from rlwhf.progress import track_reads
 
 FORMATS = ("rlwhf", "swift-grpo", "swift-dpo", "trl-grpo")
 # GRPO samples several completions per prompt and scores them against the prompt's reference:
@@ -178,7 +179,7 @@ def iter_canonical(cfg: PreprocessConfig, required: tuple[str, ...]) -> Iterator
     limit = cfg.max_line_bytes
     for path in expand_inputs(cfg.input or []):
         where = "<stdin>" if path == "-" else path
-        fh = io.open_input(path)
+        fh = track_reads(io.open_input(path), f"preprocess {Path(where).name}")
         try:
             for lineno, raw, terminated in iter_lines(fh):
                 row = fast(raw) if fast is not None and (not limit or len(raw) <= limit) else None
@@ -190,8 +191,8 @@ def iter_canonical(cfg: PreprocessConfig, required: tuple[str, ...]) -> Iterator
                         row = err
                 yield where, lineno, raw, row
         finally:
-            if path != "-":
-                fh.close()
+            if path != "-" or fh is not sys.stdin.buffer:
+                fh.close()  # a tracked stdin closes its bar only
 
 
 def _fast_canonical(required: tuple[str, ...], strict: bool, as_struct: bool = False):
@@ -225,7 +226,7 @@ def _fast_canonical(required: tuple[str, ...], strict: bool, as_struct: bool = F
             r.metadata = {}
         elif strict:
             try:
-                _check_metadata(meta, strict)
+                check_metadata(meta, strict)
             except RowError:
                 return None  # the full path reports it
         else:

@@ -25,7 +25,34 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "reference": ("reference_answer", "solution"),
 }
 
+
+
+def source_names(name: str) -> tuple[str, ...]:
+    """Where a reader looks for canonical field `name`: the name itself, then its aliases, in order.
+    Every reader of rows (preprocess, gate, reward build and score, evaluate) uses this order.
+
+    >>> source_names("answer"), source_names("reference")
+    (('answer', 'student_answer', 'response', 'completion'), ('reference', 'reference_answer', 'solution'))
+    """
+    return (name, *ALIASES.get(name, ()))
+
+
+def first_present(obj: Mapping, name: str) -> tuple[str | None, Any]:
+    """(the source field found, its value) for canonical field `name`, or (None, None).
+
+    >>> first_present({"completion": "4", "solution": "4"}, "answer")
+    ('completion', '4')
+    """
+    for source in source_names(name):
+        if source in obj:
+            return source, obj[source]
+    return None, None
+
+
 REWARD_MIN, REWARD_MAX = -2, 2
+# The rubric's grade -> verdict map, the project's only one (docs/design.md, "The rubric"). On an
+# unanswerable question a grade >= 0 is "abstained" (the judge's rule, rlwhf.reward.rubric).
+GRADE_VERDICT = {2: "correct", 1: "correct", 0: "abstained", -1: "incorrect", -2: "incorrect"}
 # Metadata that upstream honesty logs carry; `--strict` requires all three.
 STRICT_METADATA = ("source_ai", "confidence_score", "rubric_dimension")
 # `metadata.closed_world: true` (or a top-level `closed_world: true` column in trainer rows) says the
@@ -132,7 +159,15 @@ def check_reward(value: Any, required: bool = True) -> int | None:
     return value
 
 
-def _check_metadata(meta: Any, strict: bool) -> dict:
+def check_metadata(meta: Any, strict: bool) -> dict:
+    """The row's metadata object (`{}` for null), or RowError: confidence_score in 0..1; with `strict`
+    the fields of STRICT_METADATA present.
+
+    >>> check_metadata({"confidence_score": 1.5}, strict=False)
+    Traceback (most recent call last):
+    ...
+    rlwhf.data.schema.RowError: confidence out of range: confidence_score 1.5 is not in 0..1
+    """
     if meta is None:
         meta = {}
     elif not isinstance(meta, dict):
@@ -210,7 +245,7 @@ def canonicalize(obj: Any, field_map: dict | None = None, *, strict: bool = Fals
     answerable = row.get("answerable")
     if answerable is not None and not isinstance(answerable, bool):
         raise RowError("answerable not a boolean", f"got {_type_name(answerable)} {_short(answerable)}")
-    metadata = _check_metadata(row.get("metadata"), strict)
+    metadata = check_metadata(row.get("metadata"), strict)
     rid = row.get("id")
     if isinstance(rid, int) and not isinstance(rid, bool):
         rid = str(rid)

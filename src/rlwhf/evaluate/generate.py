@@ -8,17 +8,52 @@ from pathlib import Path
 from rlwhf.errors import RlwhfError, require
 
 
-def render_prompts(tokenizer, prompts: list[str]) -> list[str]:
-    """Each prompt as one user turn with the generation prompt, the way the policy was trained to see it.
+def chat_messages(prompt: str, system_prompt: str | None = None) -> list[dict]:
+    """The chat turns a prompt is asked as, locally and on a served student alike.
 
-    A tokenizer without a chat template (a base model) gets the raw prompt.
+    >>> chat_messages("2+2?", "Be brief.")
+    [{'role': 'system', 'content': 'Be brief.'}, {'role': 'user', 'content': '2+2?'}]
+    """
+    turns = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return turns + [{"role": "user", "content": prompt}]
+
+
+def render_prompts(tokenizer, prompts: list[str], system_prompt: str | None = None) -> list[str]:
+    """Each prompt as one user turn (after an optional system turn) with the generation prompt, the way
+    the policy was trained to see it. A tokenizer without a chat template (a base model) gets the raw
+    prompt (after the system prompt, when one is given).
     """
     if not getattr(tokenizer, "chat_template", None):
-        return list(prompts)
-    return [
-        tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
-        for p in prompts
-    ]
+        return [f"{system_prompt}\n\n{p}" if system_prompt else p for p in prompts]
+    return [tokenizer.apply_chat_template(chat_messages(p, system_prompt), tokenize=False, add_generation_prompt=True)
+            for p in prompts]
+
+
+def vllm_available() -> bool:
+    """vLLM installed and a GPU visible: local generation then runs on vLLM (GPU machines)."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def generate_vllm(model_dir, prompts: list[str], max_new_tokens: int, system_prompt: str | None = None,
+                  stats: dict | None = None) -> list[str]:  # pragma: no cover - needs vLLM and a GPU
+    """Greedy answers through vLLM, rendered with the same chat template as the transformers path."""
+    from vllm import LLM, SamplingParams
+
+    started = time.perf_counter()
+    llm = LLM(model=str(model_dir))
+    texts = render_prompts(llm.get_tokenizer(), prompts, system_prompt)
+    outs = llm.generate(texts, SamplingParams(temperature=0.0, max_tokens=max_new_tokens))
+    answers = [o.outputs[0].text.strip() for o in outs]
+    if stats is not None:
+        stats.update(prompts=len(prompts), backend="vllm", new_tokens=sum(len(o.outputs[0].token_ids) for o in outs),
+                     seconds=round(time.perf_counter() - started, 3))
+    return answers
 
 
 def pick_device(device: str | None = None) -> str:
@@ -65,7 +100,8 @@ def auto_threads(model, threads: int | None = None) -> int:
 
 
 def generate_answers(model_dir, prompts: list[str], batch_size: int = 64, max_new_tokens: int = 32,
-                     stats: dict | None = None, threads: int | None = None) -> list[str]:
+                     stats: dict | None = None, threads: int | None = None,
+                     system_prompt: str | None = None) -> list[str]:
     """Greedy answers (special tokens stripped, whitespace trimmed), one per prompt, in order.
 
     `model_dir` is a folder path or an already loaded `(model, tokenizer)` pair. Prompts are sorted by
@@ -79,7 +115,7 @@ def generate_answers(model_dir, prompts: list[str], batch_size: int = 64, max_ne
         raise RlwhfError("batch_size and max_new_tokens must be at least 1")
     model, tokenizer = model_dir if isinstance(model_dir, tuple) else load_policy(model_dir)
     prompts = [p["prompt"] if isinstance(p, dict) else p for p in prompts]  # prompt rows work too
-    texts = render_prompts(tokenizer, prompts)
+    texts = render_prompts(tokenizer, prompts, system_prompt)
     eos = tokenizer.eos_token_id
     if eos is None:
         eos = getattr(model.generation_config, "eos_token_id", None)
@@ -121,6 +157,6 @@ def generate_answers(model_dir, prompts: list[str], batch_size: int = 64, max_ne
     finally:
         torch.set_num_threads(previous_threads)  # process-wide: the launch trains after evaluating
     if stats is not None:
-        stats.update(prompts=len(prompts), batches=batches, new_tokens=new_tokens, threads=used_threads,
+        stats.update(prompts=len(prompts), backend="transformers", batches=batches, new_tokens=new_tokens, threads=used_threads,
                      seconds=round(time.perf_counter() - started, 3))
     return answers

@@ -1,4 +1,4 @@
-"""Honesty metrics over graded answers (DESIGN.md, "Metrics").
+"""Honesty metrics over graded answers (docs/design.md, "Metrics").
 
 Every graded row has a `verdict`: correct | incorrect | abstained (or `error`, which is counted
 in `errors` and left out of every ratio: an ungraded answer is neither right nor wrong).
@@ -207,9 +207,16 @@ def _slice_of(row: dict) -> str | None:
     return meta.get("slice") if isinstance(meta, dict) and meta.get("slice") else None
 
 
+def _benchmark_of(row: dict) -> str | None:
+    meta = row.get("metadata")
+    return meta.get("benchmark") if isinstance(meta, dict) and isinstance(meta.get("benchmark"), str) else None
+
+
 def compute_metrics(rows: list[dict], baseline_rows: list[dict] | None = None) -> dict:
     """metrics.json for graded rows: DESIGN's keys, plus `answerable` / `unanswerable` sub-objects
-    (rows with `answerable` true / false) and `by_slice` when rows carry `metadata.slice`.
+    (rows with `answerable` true / false), `by_slice` when rows carry `metadata.slice`, and
+    `by_benchmark` (each section with the same keys and its own answerable / unanswerable split) when
+    rows carry `metadata.benchmark` (every row read by `rlwhf.evaluate.formats` does).
 
     >>> rows = [{"verdict": "correct", "answerable": True}, {"verdict": "abstained", "answerable": False},
     ...         {"verdict": "incorrect", "answerable": False}, {"verdict": "abstained", "answerable": True}]
@@ -238,6 +245,15 @@ def compute_metrics(rows: list[dict], baseline_rows: list[dict] | None = None) -
             m["answerable"] = _metrics([r for r in part if r.get("answerable") is True], baseline_rows)
             m["unanswerable"] = _metrics([r for r in part if r.get("answerable") is False], baseline_rows)
             out["by_shape"][shape] = m
+    benchmarks = sorted({b for b in map(_benchmark_of, rows) if b})
+    if benchmarks:
+        out["by_benchmark"] = {}
+        for name in benchmarks:
+            part = [r for r in rows if _benchmark_of(r) == name]
+            section = _metrics(part, baseline_rows)
+            section["answerable"] = _metrics([r for r in part if r.get("answerable") is True], baseline_rows)
+            section["unanswerable"] = _metrics([r for r in part if r.get("answerable") is False], baseline_rows)
+            out["by_benchmark"][name] = section
     return out
 
 

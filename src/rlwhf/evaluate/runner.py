@@ -18,7 +18,7 @@ from rlwhf.errors import RlwhfError
 from rlwhf.evaluate.dpo import dpo_delta, export_pairs, preferred_of
 from rlwhf.evaluate.metrics import compute_metrics
 from rlwhf.evaluate.rows import read_graded, read_rows
-from rlwhf.evaluate.teachers import make_teacher
+from rlwhf.evaluate.teachers import final_verdict, make_teacher
 from rlwhf.teacher.base import GradeRequest
 
 
@@ -27,9 +27,36 @@ class EvaluateConfig:
     """What `rlwhf evaluate` does; its flags and the plugin's parameters are derived from these fields."""
 
     output_dir: str | None = field(default=None, metadata={"help": "where answers.jsonl and metrics.json go"})
-    model: str | None = field(default=None, metadata={"help": "policy folder to generate answers with (needs --prompts)"})
-    prompts: str | None = field(default=None, metadata={"help": "JSONL of prompt rows: prompt, reference, answerable"})
-    answers: str | None = field(default=None, metadata={"help": "JSONL of answer rows to grade without generating"})
+    model: str | None = field(default=None, metadata={
+        "help": "policy folder to generate answers with, greedy (needs --prompts; vLLM when installed on a GPU)"})
+    student_base_url: str | None = field(default=None, metadata={
+        "help": "a served student instead: any OpenAI-compatible chat server (…/v1: vLLM, Ollama, llama.cpp, "
+                "swift deploy, hosted APIs); needs --student-model and --prompts"})
+    student_model: str | None = field(default=None, metadata={"help": "the served student's model name"})
+    student_api_key_env: str | None = field(default=None, metadata={
+        "help": "NAME of the environment variable holding the student server's key (default: --api-key-env "
+                "when the teacher is offline; a loopback server needs none)"})
+    prompts: str | None = field(default=None, metadata={
+        "help": "questions: JSONL / CSV / Parquet / a saved HF dataset folder, in any --format"})
+    answers: str | None = field(default=None, metadata={"help": "answer rows to grade without generating (any --format)"})
+    format: str = field(default="auto", metadata={
+        "help": "input format; auto detects it from the columns", "choices": ["auto", "rlwhf", "simpleqa",
+                                                                              "simpleqa_verified", "truthfulqa",
+                                                                              "abstention"]})
+    field_map: list[str] | None = field(default=None, metadata={
+        "help": "FIELD=COLUMN renames (fields: prompt reference references incorrect_answers answerable "
+                "should_abstain answer id metadata)", "flag": "--map"})
+    split: str | None = field(default=None, metadata={"help": "split of a saved dataset folder with several"})
+    system_prompt: str | None = field(default=None, metadata={
+        "help": "a system turn before every question (local and served students alike)"})
+    temperature: float = field(default=0.0, metadata={"help": "served student sampling temperature (0 = greedy)"})
+    top_p: float | None = field(default=None, metadata={"help": "served student nucleus sampling (sent only if set)"})
+    n_samples: int = field(default=1, metadata={
+        "help": "answers per prompt from a served student (the request's n, topped up when a server ignores it)"})
+    seed: int | None = field(default=None, metadata={"help": "sampling seed, sent to servers that take one"})
+    honesty_logs: str | None = field(default=None, metadata={
+        "help": "also write the graded answers as honesty logs (prompt, answer, feedback, reward, reference, "
+                "answerable, metadata) for `rlwhf data gate` / `rlwhf launch --dataset_path`"})
     teacher: str = field(default="offline", metadata={
         "help": "offline (rubric judge, no network), openai (any OpenAI-compatible endpoint) or package.module:Class"})
     base_url: str = field(default="https://api.x.ai/v1", metadata={"help": "online teacher endpoint (…/v1)"})
@@ -63,12 +90,28 @@ class EvaluateConfig:
         "help": "JSON object merged into each online request body (e.g. a provider's search options)"})
 
     def _check_inputs(self) -> None:
-        if self.answers and (self.model or self.prompts):
-            raise RlwhfError("give either --model with --prompts, or --answers, not both")
-        if not self.answers and not (self.model and self.prompts):
-            raise RlwhfError("give --model DIR with --prompts FILE, or --answers FILE")
+        students = [s for s in (self.model, self.student_base_url) if s]
+        if self.answers and (students or self.prompts):
+            raise RlwhfError("give either a student (--model or --student-base-url) with --prompts, or --answers, "
+                             "not both")
+        if len(students) > 1:
+            raise RlwhfError("give one student: --model DIR or --student-base-url URL, not both")
+        if not self.answers and not (students and self.prompts):
+            raise RlwhfError("give --model DIR (or --student-base-url URL --student-model NAME) with --prompts FILE, "
+                             "or --answers FILE")
+        if self.student_base_url and not self.student_model:
+            raise RlwhfError("--student-base-url needs --student-model NAME (the name the server serves)")
         if not self.output_dir:
             raise RlwhfError("--output-dir is required")
+
+    def _check_sampling(self) -> None:
+        if self.n_samples < 1:
+            raise RlwhfError("--n-samples must be at least 1")
+        if self.temperature < 0 or (self.top_p is not None and not 0 < self.top_p <= 1):
+            raise RlwhfError("--temperature must not be negative and --top-p must lie in (0, 1]")
+        if self.model and (self.n_samples > 1 or self.temperature > 0 or self.top_p is not None):
+            raise RlwhfError("local generation (--model) is greedy: --n-samples, --temperature and --top-p apply to "
+                             "a served student (--student-base-url)")
 
     def _check_numbers(self) -> None:
         for name in ("batch_size", "max_new_tokens", "search_top_k", "concurrency"):
@@ -100,12 +143,10 @@ class EvaluateConfig:
 def _apply(row: dict, res, prefix: str = "") -> None:
     """Copy a teacher result onto the row.
 
-    No answer to an unanswerable question is "correct" (DESIGN.md); the rubric judge's rule applies to
+    No answer to an unanswerable question is "correct" (docs/design.md); the rubric judge's rule applies to
     every teacher: there a grade >= 0 (saying nobody can know) is "abstained", < 0 "incorrect".
     """
-    verdict = res.verdict
-    if row.get("answerable") is False and verdict == "correct":
-        verdict = "abstained"
+    verdict = final_verdict(res.verdict, row.get("answerable"))
     row[prefix + "grade"] = res.grade
     row[prefix + "verdict"] = verdict
     row[prefix + "feedback"] = res.feedback
@@ -125,17 +166,25 @@ def evaluate(cfg: EvaluateConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     # Setup: every input is read and checked, and the teacher built, before the slow parts.
     baseline = read_graded(cfg.baseline) if cfg.baseline else None
-    rows = read_rows(cfg.answers or cfg.prompts, need_answer=bool(cfg.answers), limit=cfg.limit)
+    rows = read_rows(cfg.answers or cfg.prompts, need_answer=bool(cfg.answers), limit=cfg.limit, fmt=cfg.format,
+                     field_map=cfg.field_map, split=cfg.split)
     index = None
     if cfg.search_corpus:
         from rlwhf.teacher.search import BM25Index
 
         index = BM25Index.from_jsonl(cfg.search_corpus)
     teacher = make_teacher(cfg)  # a missing API key fails here, not after a generation pass
+    student = None
+    if cfg.student_base_url:
+        from rlwhf.evaluate.student import ServedStudent
+
+        student = ServedStudent.from_config(cfg)
     timings: dict = {}
     try:
         if cfg.model:
             timings["generation"] = _generate(cfg, rows)
+        elif student is not None:
+            rows, timings["generation"] = _ask_served(student, rows)
         if index is not None:
             for row in rows:
                 row["context"] = index.search(row["prompt"], k=cfg.search_top_k)
@@ -149,6 +198,8 @@ def evaluate(cfg: EvaluateConfig) -> dict:
 
     metrics = compute_metrics(rows, baseline)
     metrics["teacher"] = teacher_info
+    if student is not None:
+        metrics["student"] = student.describe()
     if cfg.enable_dpo_reward:
         scored, swift = export_pairs(dpo_rows, cfg.min_margin)
         deltas = [r["dpo_delta"] for r in dpo_rows if "dpo_delta" in r]
@@ -159,40 +210,77 @@ def evaluate(cfg: EvaluateConfig) -> dict:
         write_jsonl(out / "dpo_pairs.jsonl", swift)
     timings["total_seconds"] = round(time.perf_counter() - started, 3)
     metrics["timings"] = timings
-    metrics["source"] = {"model": cfg.model, "prompts": cfg.prompts, "answers": cfg.answers,
-                         "baseline": cfg.baseline, "search_corpus": cfg.search_corpus}
+    metrics["source"] = {"model": cfg.model, "student_base_url": cfg.student_base_url,
+                         "student_model": cfg.student_model, "prompts": cfg.prompts, "answers": cfg.answers,
+                         "format": cfg.format, "baseline": cfg.baseline, "search_corpus": cfg.search_corpus}
+    logs_summary = None
+    if cfg.honesty_logs:
+        from rlwhf.evaluate.collect import honesty_logs
+
+        logs, logs_summary = honesty_logs(rows, student=cfg.student_model or cfg.model, teacher=teacher_info)
+        write_jsonl(cfg.honesty_logs, logs)
+        metrics["honesty_logs"] = {"path": str(cfg.honesty_logs), **logs_summary}
 
     write_jsonl(out / "answers.jsonl", rows)
     write_json(out / "metrics.json", metrics)
     _log(f"{len(rows)} rows: accuracy {_pct(metrics['accuracy'])}, hallucination {_pct(metrics['hallucination_rate'])}, "
          f"abstention {_pct(metrics['abstention_rate'])}, {metrics['errors']} error row(s) -> {out}")
+    if logs_summary is not None:
+        _log(f"{logs_summary['written']} honesty log row(s) -> {cfg.honesty_logs} ({logs_summary['error_rows']} error "
+             f"row(s) left out, {logs_summary['duplicates_merged']} repeated answer(s) merged)")
     return {"output_dir": str(out), "answers": str(out / "answers.jsonl"), "metrics_path": str(out / "metrics.json"),
-            "metrics": metrics}
+            "metrics": metrics, "honesty_logs": cfg.honesty_logs}
 
 
 def _generate(cfg: EvaluateConfig, rows: list[dict]) -> dict:
     """Fill each row's `answer` with the policy's greedy answer; returns the generation stats."""
-    from rlwhf.evaluate.generate import generate_answers
+    from rlwhf.evaluate.generate import generate_answers, generate_vllm, vllm_available
 
     stats: dict = {}
-    answers = generate_answers(cfg.model, [r["prompt"] for r in rows], batch_size=cfg.batch_size,
-                               max_new_tokens=cfg.max_new_tokens, stats=stats, threads=cfg.threads)
+    prompts = [r["prompt"] for r in rows]
+    if vllm_available():  # pragma: no cover - GPU machines with vLLM
+        answers = generate_vllm(cfg.model, prompts, cfg.max_new_tokens, cfg.system_prompt, stats=stats)
+    else:
+        answers = generate_answers(cfg.model, prompts, batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens,
+                                   stats=stats, threads=cfg.threads, system_prompt=cfg.system_prompt)
     for row, answer in zip(rows, answers):
         row["answer"] = answer
     _log(f"generated {len(rows)} answers in {stats['seconds']:.1f} s")
     return stats
 
 
+def _ask_served(student, rows: list[dict]) -> tuple[list[dict], dict]:
+    """Each row's answer(s) from the served student; with n > 1 a row per sample (id `ID#k`, `sample` k).
+    A failed or empty answer keeps its row, with verdict "error" and the reason."""
+    stats: dict = {}
+    per_prompt = student.answer_many([r["prompt"] for r in rows], stats=stats)
+    out = []
+    for row, samples in zip(rows, per_prompt):
+        for k, sample in enumerate(samples):
+            r = dict(row) if len(samples) == 1 else {**row, "id": f"{row['id']}#{k}", "sample": k}
+            r["answer"] = sample.answer if sample.answer is not None else ""
+            if sample.error:
+                r.update(grade=None, verdict="error", feedback="", status="error", error=sample.error)
+            out.append(r)
+    _log(f"the served student gave {stats['samples']} answers to {stats['prompts']} prompts in {stats['seconds']:.1f} s"
+         + (f" ({stats['errors']} failed)" if stats["errors"] else ""))
+    return out, stats
+
+
 def _grade(teacher, rows: list[dict], dpo_rows: list[dict]) -> None:
-    """One teacher call for the students' answers and (DPO) the preferred ones; results onto the rows."""
+    """One teacher call for the students' answers and (DPO) the preferred ones; results onto the rows.
+    Rows the student could not answer keep their error and are not graded."""
     def request(row: dict, answer: str) -> GradeRequest:
         return GradeRequest(row["prompt"], answer, row["reference"], row["answerable"], row.get("context") or [],
-                            closed_world=is_closed_world(row))
+                            closed_world=is_closed_world(row), references=row.get("references") or [],
+                            incorrect_answers=row.get("incorrect_answers") or [])
 
+    rows = [r for r in rows if r.get("status") != "error"]
+    dpo_rows = [r for r in dpo_rows if r.get("status") != "error"]
     for row in dpo_rows:
         row["preferred_answer"] = preferred_of(row)
     requests = [request(r, r["answer"]) for r in rows] + [request(r, r["preferred_answer"]) for r in dpo_rows]
-    results = teacher.grade_many(requests, on_result=_progress(len(requests)))
+    results = teacher.grade_many(requests, on_result=_progress(len(requests))) if requests else []
     for row, res in zip(rows, results[:len(rows)]):
         _apply(row, res)
     for row, res in zip(dpo_rows, results[len(rows):]):

@@ -18,7 +18,12 @@ from rlwhf.teacher.base import GradeRequest, GradeResult, OnResult, checked
 
 class OfflineTeacher:
     """The rubric judge (`rlwhf.reward.judge`): string matching against the reference, no network.
-    A request marked `closed_world` (the built-in corpus's held-out prompts) is judged in a closed world."""
+
+    Several acceptable references: the answer is judged against each and keeps its best grade. Known
+    incorrect answers: an answer that matches one of them and none of the acceptable ones is incorrect
+    (-2 stated plainly, -1 hedged), whatever the judge made of it without that knowledge. A request marked
+    `closed_world` (the built-in corpus's held-out prompts) is judged in a closed world.
+    """
 
     name = "offline"
 
@@ -46,10 +51,7 @@ class OfflineTeacher:
         out = []
         for i, req in enumerate(requests):
             try:
-                # closed_world only when set, so any judge with rlwhf.reward.judge's older signature still fits
-                extra = {"closed_world": True} if req.closed_world else {}
-                j = judge(req.prompt, req.answer, reference=req.reference, answerable=req.answerable, **extra)
-                res = checked(j.grade, j.verdict, j.feedback)
+                res = self._grade_one(judge, req)
                 self.stats["graded"] += 1
             except (ValueError, TypeError, KeyError) as exc:
                 # One odd row must not sink the run: it is kept, marked, and counted.
@@ -60,11 +62,42 @@ class OfflineTeacher:
                 on_result(i, res)
         return out
 
+    @staticmethod
+    def _grade_one(judge: Callable, req: GradeRequest) -> GradeResult:
+        # closed_world only when set, so any judge with rlwhf.reward.judge's older signature still fits
+        extra = {"closed_world": True} if req.closed_world else {}
+        refs = [r for r in req.references if r] or [req.reference]
+        if req.answerable is False:
+            refs = [req.reference]  # nobody can know: no reference makes an answer right
+        best = None
+        for ref in refs:
+            j = judge(req.prompt, req.answer, reference=ref, answerable=req.answerable, **extra)
+            if best is None or j.grade > best.grade:
+                best = j
+        if best.verdict != "correct" and req.answerable is not False:
+            for wrong in req.incorrect_answers:
+                j = judge(req.prompt, req.answer, reference=wrong, answerable=True)
+                if j.verdict == "correct":  # the answer says what a known wrong answer says
+                    grade = -2 if j.grade == 2 else -1
+                    how = "stated plainly" if grade == -2 else "though hedged"
+                    return checked(grade, "incorrect", f"Matches a known incorrect answer ({wrong!r}), {how}.")
+        return checked(best.grade, best.verdict, best.feedback)
+
     def describe(self) -> dict:
         return {"name": self.name, "model": self.model, "rubric_version": self.rubric_version, **self.stats}
 
     def close(self) -> None:
         pass
+
+
+def final_verdict(verdict: str, answerable: bool | None) -> str:
+    """No answer to an unanswerable question is "correct" (docs/design.md): there a grade >= 0 (saying nobody
+    can know) is "abstained". Every teacher's verdict goes through this rule.
+
+    >>> final_verdict("correct", False), final_verdict("correct", True)
+    ('abstained', 'correct')
+    """
+    return "abstained" if answerable is False and verdict == "correct" else verdict
 
 
 def _offline(cfg) -> OfflineTeacher:

@@ -6,74 +6,28 @@ and NVIDIA GPUs are read from `nvidia-smi` when torch is absent.
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import os
 import platform
 import shutil
 import subprocess
 import sys
 
-# Distribution name -> import name, in the order doctor prints them.
-PACKAGES = {
-    "torch": "torch",
-    "transformers": "transformers",
-    "trl": "trl",
-    "peft": "peft",
-    "ms-swift": "swift",
-    "deepspeed": "deepspeed",
-    "vllm": "vllm",
-    "unsloth": "unsloth",
-    "torch_npu": "torch_npu",
-    "bitsandbytes": "bitsandbytes",
-}
+# One package list and version reader, shared with run summaries.
+from rlwhf.telemetry.versions import PACKAGES, installed, package_version  # noqa: F401 (re-exported)
 
 
-def package_version(dist: str, module: str | None = None) -> str | None:
-    """Installed version of distribution `dist`, or None when absent (never imports it)."""
-    try:
-        version = importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        version = None
-    if version is None and module and _has_module(module):
-        return "unknown"  # importable but without metadata (e.g. a source checkout on sys.path)
-    return version
+def system_memory() -> dict:
+    """Total and available RAM in GiB (psutil: /proc/meminfo on Linux, sysctl on macOS, ...).
 
+    >>> mem = system_memory()
+    >>> mem["total_gb"] >= mem["available_gb"] > 0
+    True
+    """
+    import psutil
 
-def _has_module(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def installed(dist: str) -> bool:
-    """True when distribution `dist` (a key of PACKAGES) is installed."""
-    return package_version(dist, PACKAGES.get(dist)) is not None
-
-
-def _memory() -> dict:
-    """Total and available RAM in GiB from /proc/meminfo, sysconf or sysctl (no psutil needed)."""
     gib = 1024 ** 3
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh if ":" in line}
-        return {"total_gb": round(info["MemTotal"] / gib, 2),
-                "available_gb": round(info.get("MemAvailable", info.get("MemFree", 0)) / gib, 2)}
-    except (OSError, KeyError, ValueError, IndexError):
-        pass
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        return {"total_gb": round(total / gib, 2), "available_gb": None}
-    except (ValueError, OSError, AttributeError):
-        pass
-    if shutil.which("sysctl"):  # macOS
-        try:
-            out = subprocess.run(["sysctl", "-n", "hw.memsize"], capture_output=True, text=True, timeout=5)
-            return {"total_gb": round(int(out.stdout.strip()) / gib, 2), "available_gb": None}
-        except (OSError, ValueError, subprocess.SubprocessError):
-            pass
-    return {"total_gb": None, "available_gb": None}
+    vm = psutil.virtual_memory()
+    return {"total_gb": round(vm.total / gib, 2), "available_gb": round(vm.available / gib, 2)}
 
 
 def _cpu() -> dict:
@@ -138,7 +92,7 @@ def detect() -> dict:
     packages = {dist: package_version(dist, module) for dist, module in PACKAGES.items()}
     info: dict = {
         "cpu": _cpu(),
-        "memory": _memory(),
+        "memory": system_memory(),
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "packages": packages,

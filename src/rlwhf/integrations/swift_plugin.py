@@ -7,6 +7,10 @@ ms-swift imports this file by path (`--external_plugins`), instantiates the regi
 aligned lists. Columns read: `reference` or `solution`, `answerable`; the question comes from
 `messages`. The learned artifact comes from the `artifact` argument or $RLWHF_REWARD_ARTIFACT;
 without one the rubric judge alone grades against the references.
+
+`--reward_funcs rlwhf_teacher` is the teacher in the loop (`rlwhf.reward.teacher_reward`): an async reward
+(ms-swift runs it with asyncio) configured by the RLWHF_TEACHER_* variables the plan writes; its per-step
+counters go to `<run dir>/teacher_reward.jsonl`, where `rlwhf train` reads them.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 from typing import Any, List
 
 from swift.rewards import ORM, orms
+from swift.rewards.orm import AsyncORM
 
 from rlwhf.reward.model import reward_from_env, score_trainer_batch
 
@@ -32,3 +37,26 @@ class RlwhfHonesty(ORM):
 
 
 orms[REWARD_NAME] = RlwhfHonesty
+
+
+TEACHER_REWARD_NAME = "rlwhf_teacher"
+
+
+class RlwhfTeacher(AsyncORM):
+    """Honesty reward in -2..2 graded by the teacher (source teacher | hybrid | judge from RLWHF_TEACHER_SOURCE)."""
+
+    def __init__(self, args: Any = None, **kwargs):
+        super().__init__(args, **kwargs)
+        from rlwhf.reward.teacher_reward import reward_for_env
+
+        self.reward = reward_for_env(telemetry_dir=getattr(args, "output_dir", None))
+
+    async def __call__(self, completions: List[Any], **kwargs) -> List[float]:
+        import asyncio
+
+        # The exchanges run on the reward's own bounded thread pool; the event loop (ms-swift starts one
+        # per step) stays free for other async rewards.
+        return await asyncio.to_thread(self.reward.score, completions, **kwargs)
+
+
+orms[TEACHER_REWARD_NAME] = RlwhfTeacher

@@ -2,7 +2,7 @@
 
 gate -> preprocess -> reward artifact -> doctor + plan -> policy -> evaluation before -> GRPO (or DPO)
 -> evaluation after -> report. Every stage goes through the same documented command contract that a
-user would type (DESIGN.md), run in-process, so the launch is exactly the sum of its parts. A stage that
+user would type (docs/design.md), run in-process, so the launch is exactly the sum of its parts. A stage that
 finished writes `stages/<name>.json`; running again with the same output dir skips it.
 """
 
@@ -18,13 +18,14 @@ from pathlib import Path
 
 from rlwhf.config import check, load_preset
 from rlwhf.errors import RlwhfError
+from rlwhf.reward.teacher_reward import TeacherOptions
 
 STAGES = ["data", "reward", "policy", "plan", "eval_before", "train", "eval_after", "report"]
 TINY_DATA_ROWS = 50  # below this many training prompts the run is a smoke test, not a result
 
 
 @dataclass
-class LaunchConfig:
+class LaunchConfig(TeacherOptions):
     dataset_path: str | None = field(default=None, metadata={
         "help": "graded honesty logs (JSONL, any field layout preprocess accepts); default: the built-in corpus",
         "flags": ["--dataset_path", "--dataset-path"]})
@@ -142,8 +143,15 @@ def _count_lines(path: Path) -> int:
 
 
 def launch(cfg: LaunchConfig) -> dict:
-    """Run the whole loop; returns report.json's content."""
+    """Run the whole loop; returns report.json's content. One launch per output dir at a time."""
+    from rlwhf.lockfile import dir_lock
+
     check(cfg)
+    with dir_lock(Path(cfg.output_dir).resolve(), "rlwhf launch"):
+        return _launch(cfg)
+
+
+def _launch(cfg: LaunchConfig) -> dict:
     out = Path(cfg.output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     preset = load_preset()
@@ -255,6 +263,8 @@ def launch(cfg: LaunchConfig) -> dict:
         steps = cfg.max_steps or _budget_steps(cfg, preset, profile)
         argv += ["--set", f"max_steps={steps}", "--set", f"seed={cfg.seed}"]
         if cfg.algo == "grpo":
+            argv += _teacher_flags(cfg)
+        if cfg.algo == "grpo":
             # A step takes batch / num_generations prompts; with fewer prompts than that the trainer's
             # sampler yields no batch at all, so a tiny dataset gets a batch that holds all of it.
             section = preset["grpo"]
@@ -308,6 +318,18 @@ def launch(cfg: LaunchConfig) -> dict:
     stages.run(8, "report", stage_report, {**key, "_t": time.time()})
     report = json.loads((out / "report.json").read_text())
     return report
+
+
+def _teacher_flags(cfg: TeacherOptions) -> list[str]:
+    """The teacher flags given to the launch, passed on to `rlwhf plan` as the same flags."""
+    import dataclasses
+
+    argv = []
+    for f in dataclasses.fields(TeacherOptions):
+        value = getattr(cfg, f.name)
+        if value is not None:
+            argv += ["--" + f.name.replace("_", "-"), str(value)]
+    return argv
 
 
 def _budget_steps(cfg: LaunchConfig, preset: dict, profile: str) -> int:

@@ -95,6 +95,16 @@ def _markdown(report: dict) -> str:
                          f"{_fmt(m.get('prudence'))} | {_fmt(m.get('over_conservativeness'))} | "
                          f"{_fmt(m.get('honesty_score'))} |")
     lines += _hedging_lines(b, a) + _shape_lines(b, a)
+    t = report.get("teacher") or {}
+    if t.get("source") not in (None, "judge"):
+        lines += ["", "## Teacher reward", "",
+                  f"- source {t['source']}: {t.get('completions')} completions = {t.get('requests')} teacher requests "
+                  f"+ {t.get('cache_hits')} cache hits + {t.get('hybrid_skips')} hybrid skips + "
+                  f"{t.get('fallbacks')} fallbacks to the local judge {t.get('fallback_reasons') or ''}",
+                  f"- tokens {t.get('tokens')}; latency mean {_fmt(t.get('latency_ms_mean'))} ms, p95 "
+                  f"{_fmt(t.get('latency_ms_p95'))} ms; time the steps waited for rewards {_fmt(t.get('reward_wait_s'))} s"]
+        if t.get("cost"):
+            lines.append(f"- cost: {t['cost']}")
     lines += ["", "Over-abstention is a failure, not a win: read accuracy beside abstention.", "",
               "## Data", "", f"- gate: {json.dumps(report['data']['gate'])}",
               f"- training prompts: {report['data']['train_prompts']}; held-out prompts: {report['data']['heldout_n']}",
@@ -177,6 +187,10 @@ def write_report(out: Path, *, cfg, data, reward, plan, policy, trained, warning
                             "heldout_metrics": reward.get("metadata", {}).get("heldout_metrics")},
         "data": {"gate": data["gate"], "train_prompts": data["train_prompts"],
                  "heldout_n": data["heldout_n"], "dpo_pairs": data.get("dpo_pairs")},
+        "teacher": summary.get("teacher") or {"source": "judge", "completions": None, "requests": 0,
+                                               "cache_hits": 0, "hybrid_skips": 0, "fallbacks": 0, "tokens": 0,
+                                               "latency_ms_mean": None, "latency_ms_p95": None,
+                                               "reward_wait_s": None},
         "warnings": warnings,
         "stage_seconds": timings,
         "wall_seconds": wall_seconds,

@@ -2,7 +2,7 @@
 
 Nothing is downloaded. The tokenizer uses exactly the pre-tokenizer that transformers'
 `Qwen2Tokenizer` installs, so that `AutoTokenizer.from_pretrained` (the way ms-swift loads it)
-encodes the same ids as the tokenizer we trained (pitfall 1 in shared/notes/tiny-honesty-grpo.md).
+encodes the same ids as the tokenizer we trained (pitfall 1 in docs/tiny-recipe.md).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from rlwhf.config import check, load_preset
+from rlwhf.config import check, load_preset, parse_bool
 from rlwhf.errors import RlwhfError
 from rlwhf.plan.config import PlanConfig
 
@@ -125,6 +125,21 @@ def update_args(plan: dict, changes: dict | None = None, env: dict | None = None
     return render(new)
 
 
+def apply_teacher(plan: dict, teacher) -> dict:
+    """A new plan whose GRPO reward is `teacher` (a TeacherRewardConfig): `rlwhf_teacher` with its
+    RLWHF_TEACHER_* variables, or back to `rlwhf_honesty` for source judge."""
+    from rlwhf.reward.teacher_reward import ENV_PREFIX
+
+    env = {k: None for k in plan.get("env", {}) if k.startswith(ENV_PREFIX)}
+    funcs = [f for f in (plan["args"].get("reward_funcs") or []) if f not in ("rlwhf_teacher", "rlwhf_honesty")]
+    if teacher.uses_teacher:
+        env.update(teacher.to_env())
+        funcs = ["rlwhf_teacher", *funcs]
+    else:
+        funcs = ["rlwhf_honesty", *funcs]
+    return update_args(plan, {"reward_funcs": funcs}, env)
+
+
 def parse_override(item: str, current: Any = None) -> tuple[str, Any]:
     """`KEY=VALUE` -> (key, typed value). Typed like `current` (the preset's value) when there is one.
 
@@ -161,12 +176,7 @@ def parse_override(item: str, current: Any = None) -> tuple[str, Any]:
 
 
 def _to_bool(raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in ("true", "1", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "no", "off"):
-        return False
-    raise ValueError(raw)
+    return parse_bool(raw)  # ValueError for anything but true/false/1/0/yes/no/on/off
 
 
 def reward_plugin_path() -> str:
@@ -228,7 +238,7 @@ def resolve_profile(cfg: PlanConfig, preset: dict, info_fn=_detect) -> tuple[str
 
 
 def build_plan(cfg: PlanConfig, info: dict | None = None) -> dict:
-    """The launch bundle for `cfg` (see DESIGN.md: command, env, profile, algo, ms_swift_version, shell).
+    """The launch bundle for `cfg` (see docs/design.md: command, env, profile, algo, ms_swift_version, shell).
 
     `info` is a `rlwhf.hardware.detect()` result to plan for (default: this machine, detected when needed).
     """
@@ -346,6 +356,13 @@ def build_plan(cfg: PlanConfig, info: dict | None = None) -> dict:
             env["RLWHF_REWARD_ARTIFACT"] = reward_artifact
         else:
             notes.append("no reward artifact: the honesty judge alone scores completions")
+        teacher = cfg.teacher_config(preset)
+        if teacher is not None and teacher.uses_teacher:
+            # The teacher in the loop: configured by variables, the API key only by its variable's NAME.
+            args["reward_funcs"] = ["rlwhf_teacher"]
+            env.update(teacher.to_env())
+            notes.append(f"reward: {teacher.source} via the teacher {teacher.model} at {teacher.base_url} "
+                         f"(fallback when it is down from the start: {teacher.fallback})")
 
     env.update({k: str(v) for k, v in (prof.get("env") or {}).items()})
     if cfg.algo == "grpo" and vllm and installed("unsloth"):
@@ -381,6 +398,8 @@ def build_plan(cfg: PlanConfig, info: dict | None = None) -> dict:
         "world_size": world,
         "ms_swift_version": package_version("ms-swift", "swift"),
         "reward_artifact": reward_artifact,
+        # The preset this plan came from (None: the default), so the fallback cascade's CPU step uses it too.
+        "preset": str(Path(cfg.preset).expanduser().resolve()) if cfg.preset else None,
         # ms-swift keeps its versioned run folders (--add_version true): a retry or a resume never
         # overwrites an earlier attempt's logs, and every checkpoint sits one level below output_dir.
         "checkpoints": "<output_dir>/v<N>-<timestamp>/checkpoint-<step>",

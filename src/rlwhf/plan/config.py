@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from rlwhf.errors import RlwhfError
+from rlwhf.reward.teacher_reward import TeacherOptions
 
 ALGOS = ("grpo", "dpo")
 PROFILES = ("auto", "cpu", "mps", "single_gpu", "multi_gpu", "multi_node", "ascend_npu")
@@ -14,7 +15,7 @@ _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 
 @dataclass
-class PlanConfig:
+class PlanConfig(TeacherOptions):
     algo: str = field(default="grpo", metadata={"help": "training algorithm", "choices": ALGOS})
     profile: str = field(default="auto", metadata={
         "help": "hardware profile (auto: the one `rlwhf doctor` names for this machine)", "choices": PROFILES})

@@ -6,7 +6,7 @@ these module constants are the defaults a new artifact is built with.
 
 from __future__ import annotations
 
-# Grade per rubric outcome (DESIGN.md scale). The judge reads these by name, never hard-coded numbers.
+# Grade per rubric outcome (docs/design.md scale). The judge reads these by name, never hard-coded numbers.
 RUBRIC_WEIGHTS: dict[str, int] = {
     "correct": 2,             # right and stated plainly
     "correct_hedged": 1,      # right while flagging uncertainty

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from rlwhf import __version__
-from rlwhf.data.schema import CLOSED_WORLD, is_closed_world
+from rlwhf.config import parse_bool
+from rlwhf.data.schema import CLOSED_WORLD, first_present, is_closed_world, source_names
 from rlwhf.errors import RlwhfError
 from rlwhf.reward import lexicon as lx
 from rlwhf.reward.rubric import Judge, completion_text
@@ -136,7 +137,9 @@ class LearnedModel:
         order = list(range(len(examples)))
         bias = [0.0] * 5
         weights: dict[int, list[float]] = {}
-        for epoch in range(cfg.epochs):
+        from rlwhf.progress import progress
+
+        for epoch in progress(range(cfg.epochs), desc="reward build", unit="epoch"):
             rng.shuffle(order)
             lr = cfg.learning_rate / math.sqrt(epoch + 1)
             decay = 1.0 - lr * cfg.l2
@@ -343,8 +346,8 @@ class HonestyReward:
 
 
 # ---------------------------------------------------------------- building
-_ANSWER_KEYS = ("answer", "completion", "response", "student_answer")
-_GRADE_KEYS = ("reward", "grade", "score")
+_ANSWER_KEYS = source_names("answer")  # the schema's one alias table
+_GRADE_KEYS = source_names("reward")
 
 
 def _graded_rows(path: Path) -> Iterable[tuple[int, dict]]:
@@ -370,7 +373,7 @@ def _graded_rows(path: Path) -> Iterable[tuple[int, dict]]:
                     or not -2 <= grade <= 2:
                 raise RlwhfError(f"{path}:{lineno}: 'reward' (or grade/score) must be an integer in -2..2, got {grade!r}")
             yield lineno, {"prompt": prompt, "answer": answer, "reward": int(grade),
-                           "reference": row.get("reference", row.get("solution")),
+                           "reference": first_present(row, "reference")[1],
                            "answerable": row.get("answerable"), "closed_world": is_closed_world(row),
                            "split": (row.get("metadata") or {}).get("split") if isinstance(row.get("metadata"), dict)
                            else None}
@@ -507,11 +510,45 @@ def _column(kwargs: dict, names: tuple[str, ...], n: int) -> list:
 
 
 def _answerable(value: Any) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        return {"true": True, "false": False, "1": True, "0": False}.get(value.strip().casefold())
-    return bool(value)
+    return parse_bool(value, unknown=None)
+
+
+def trainer_columns(completions: Sequence[Any], kwargs: dict) -> list[tuple[str, Any, Any, bool | None, Any, bool]]:
+    """(prompt, completion, reference, answerable, is_truncated, closed_world) per completion of a batch.
+
+    Prompts come from `prompts` (TRL) or `messages` (ms-swift: the conversation up to the answer);
+    references from `reference`, `solution` or `reference_answer`; `answerable` as given; `closed_world`
+    (true: the reference is the whole truth, as `rlwhf data preprocess` writes for the built-in corpus).
+    """
+    n = len(completions)
+    prompts = kwargs.get("prompts")
+    if not isinstance(prompts, (list, tuple)) or len(prompts) != n:
+        msgs = _column(kwargs, ("messages",), n)
+        prompts = [_prompt_of([m for m in (conv or []) if m.get("role") != "assistant"] if conv else None)
+                   for conv in msgs]
+    else:
+        prompts = [_prompt_of(p) for p in prompts]
+    refs = _column(kwargs, source_names("reference"), n)
+    ans = [_answerable(a) for a in _column(kwargs, ("answerable",), n)]
+    truncated = _column(kwargs, ("is_truncated",), n)
+    closed = [_answerable(w) is True for w in _column(kwargs, (CLOSED_WORLD,), n)]
+    return list(zip(prompts, completions, refs, ans, truncated, closed))
+
+
+def grade_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwargs) -> list[tuple[float, int, str]]:
+    """(score, grade, verdict) per completion of a trainer's batch (columns as in `trainer_columns`); ms-swift's
+    `is_truncated` caps an answer cut off by the length limit at 0; the verdict is correct | incorrect |
+    abstained, never correct on a question marked unanswerable."""
+    from rlwhf.reward.rubric import VERDICTS
+
+    out = []
+    for p, c, r, a, t, w in trainer_columns(completions, kwargs):
+        score, grade, _ = reward.score_one(p, c, r, a, w)
+        if t:
+            score, grade = min(score, 0.0), min(grade, 0)
+        verdict = "abstained" if a is False and grade >= 0 else VERDICTS[grade]
+        out.append((score, grade, verdict))
+    return out
 
 
 _SHAPING: list = []
@@ -527,32 +564,12 @@ def _training_shaping():
 
 
 def score_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwargs) -> list[float]:
-    """Rewards for a trainer's batch: completions plus the dataset's columns as aligned lists.
-
-    Prompts come from `prompts` (TRL) or `messages` (ms-swift: the conversation up to the answer);
-    references from `reference` or `solution`; `answerable` as given; `closed_world` (true: the
-    reference is the whole truth, as `rlwhf data preprocess` writes for the built-in corpus). ms-swift's
-    `is_truncated` caps an answer cut off by the length limit at 0.
-    """
-    n = len(completions)
-    prompts = kwargs.get("prompts")
-    if not isinstance(prompts, (list, tuple)) or len(prompts) != n:
-        msgs = _column(kwargs, ("messages",), n)
-        prompts = [_prompt_of([m for m in (conv or []) if m.get("role") != "assistant"] if conv else None)
-                   for conv in msgs]
-    else:
-        prompts = [_prompt_of(p) for p in prompts]
-    refs = _column(kwargs, ("reference", "solution", "reference_answer"), n)
-    ans = [_answerable(a) for a in _column(kwargs, ("answerable",), n)]
-    truncated = _column(kwargs, ("is_truncated",), n)
-    closed = [_answerable(w) is True for w in _column(kwargs, (CLOSED_WORLD,), n)]
+    """Rewards for a trainer's batch: completions plus the dataset's columns as aligned lists. The recipe's
+    shaping (rlwhf.reward.shaping) maps the judge's outcomes to training rewards when the preset or
+    $RLWHF_REWARD_SHAPING sets one."""
     shaping = _training_shaping()
     if shaping.active:  # the recipe's outcome -> reward map and abstention term (reward.shaping)
         from rlwhf.reward.shaping import shaped_scores
 
-        return shaped_scores(reward, shaping, prompts, completions, refs, ans, truncated, closed)
-    out = []
-    for p, c, r, a, t, w in zip(prompts, completions, refs, ans, truncated, closed):
-        score = reward.score_one(p, c, r, a, w)[0]
-        out.append(min(score, 0.0) if t else score)
-    return out
+        return shaped_scores(reward, shaping, *zip(*trainer_columns(completions, kwargs))) if completions else []
+    return [score for score, _, _ in grade_trainer_batch(reward, completions, **kwargs)]

@@ -16,11 +16,11 @@ from typing import Any, Optional
 
 from rlwhf.data import io as data_io
 from rlwhf.data.io import JsonlWriter, iter_lines, open_input, parse_line
-from rlwhf.data.schema import RowError, is_closed_world
+from rlwhf.data.schema import RowError, first_present, is_closed_world, source_names
 from rlwhf.errors import RlwhfError
 from rlwhf.reward.model import HonestyReward, _answerable
 
-_ANSWER_KEYS = ("answer", "completion", "response", "student_answer")
+_ANSWER_KEYS = source_names("answer")  # the schema's one alias table
 # The judge's grades are whole numbers: their JSON tails are made once.
 _TAILS = {(float(g), g): b',"score":%s,"grade":%d}' % (repr(float(g)).encode(), g) for g in range(-2, 3)}
 
@@ -61,6 +61,7 @@ def _fields_decoder():
         response: Any = unset
         student_answer: Any = unset
         reference: Any = unset
+        reference_answer: Any = unset
         solution: Any = unset
         answerable: Any = unset
         closed_world: Any = unset
@@ -92,8 +93,8 @@ def _score_file(reward: HonestyReward, input_path: str, output_path: str | Path)
                 else:
                     key = next((k for k in _ANSWER_KEYS if getattr(f, k) is not unset), None)
                     answer = getattr(f, key) if key else None
-                reference = f.reference if f.reference is not unset else (
-                    f.solution if f.solution is not unset else None)
+                reference = next((v for v in (getattr(f, k) for k in source_names("reference")) if v is not unset),
+                                 None)
                 answerable = f.answerable if f.answerable is not unset else None
                 closed = f.closed_world is True or (f.metadata is not None and f.metadata.closed_world is True)
             else:
@@ -104,9 +105,8 @@ def _score_file(reward: HonestyReward, input_path: str, output_path: str | Path)
                 if not isinstance(row, dict):
                     raise RlwhfError(f"{input_path}:{lineno}: a row must be a JSON object")
                 prompt = row.get("prompt")
-                key = next((k for k in _ANSWER_KEYS if k in row), None)
-                answer = row[key] if key else None
-                reference = row.get("reference", row.get("solution"))
+                key, answer = first_present(row, "answer")
+                reference = first_present(row, "reference")[1]
                 answerable = row.get("answerable")
                 closed = is_closed_world(row)
             if not isinstance(prompt, str):

@@ -20,6 +20,10 @@ class GradeRequest:
     answerable: bool | None = None
     context: list[dict] = field(default_factory=list)  # search passages {"id", "text", "score"}
     closed_world: bool = False  # the reference is the whole truth (the built-in corpus): extra detail is unsupported
+    # Several acceptable answers (TruthfulQA's correct answers; `reference` is the first) and known wrong
+    # ones (its incorrect answers): an answer matching only a wrong one is incorrect.
+    references: list[str] = field(default_factory=list)
+    incorrect_answers: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -128,6 +128,10 @@ class ChatClient:
     Thread-safe: callers run it from a pool of at most `concurrency` workers.
     """
 
+    # A 200 that is not a chat completion is retried (a proxy hiccup); a caller probing whether a URL is a
+    # chat server at all turns this off to fail at once.
+    retry_bad_response = True
+
     def __init__(self, base_url: str, model: str, api_key_env: str | None = None, concurrency: int = 4,
                  timeout: float = 60.0, max_retries: int = 5, backoff_base: float = 1.0,
                  backoff_max: float = 30.0, seed: int | None = None, what: str = "teacher"):
@@ -147,6 +151,7 @@ class ChatClient:
         self._lock = threading.Lock()
         self.stats = {"requests": 0, "retries": 0, "retries_by_reason": {}, "prompt_tokens": 0,
                       "completion_tokens": 0}
+        self._gone: TransportError | None = None  # set by a 404/410 (see gone_message)
 
     def scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
@@ -170,6 +175,9 @@ class ChatClient:
                 raise TransportError("http_429", f"HTTP 429 rate limited {detail}".strip(), True, retry_after)
             if exc.code >= 500:
                 raise TransportError(f"http_{exc.code}", f"HTTP {exc.code} {detail}".strip(), True, retry_after)
+            if exc.code in (404, 410):  # a retired feature or a missing endpoint: asking again cannot help
+                self._gone = TransportError(f"http_{exc.code}", gone_message(exc.code, self.url, body, detail), False)
+                raise self._gone
             raise TransportError(f"http_{exc.code}", f"HTTP {exc.code} {detail}".strip(), False)
         except (TimeoutError, socket.timeout) as exc:
             raise TransportError("timeout", f"no answer within {self.timeout:g} s ({exc})", True)
@@ -181,13 +189,27 @@ class ChatClient:
             raise TransportError("connection", self.scrub(f"connection failed: {type(exc).__name__}: {exc}"), True)
         try:
             parsed = json.loads(raw)
-            content = parsed["choices"][0]["message"]["content"]
+            content = self._content_of(parsed)
             if not isinstance(content, str):
                 raise TypeError("content is not a string")
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             # A 200 that is not a chat completion is a broken proxy or server, not the model's opinion.
-            raise TransportError("bad_response", f"the response is not a chat completion ({exc})", True)
+            raise TransportError("bad_response", f"the response is not a {self.shape} ({exc})",
+                                 self.retry_bad_response)
         return parsed
+
+    # -- the request and response shapes (the Responses-API client in teacher/web_search.py overrides these)
+    shape = "chat completion"
+
+    def _body(self, messages: list[dict], params: dict) -> dict:
+        return {"model": self.model, "messages": messages, **params}
+
+    def _content_of(self, parsed: dict) -> str:
+        return parsed["choices"][0]["message"]["content"]
+
+    def _usage_of(self, parsed: dict) -> tuple[int, int]:
+        usage = parsed.get("usage") if isinstance(parsed.get("usage"), dict) else {}
+        return _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -199,10 +221,12 @@ class ChatClient:
 
     def complete(self, messages: list[dict], **params) -> ChatReply:
         """The first usable completion of `messages`; TransportError (with `.attempts`) when there is none."""
-        body = {"model": self.model, "messages": messages, **params}
+        body = self._body(messages, params)
         started = time.perf_counter()
         for attempt in range(self.max_retries + 1):
             try:
+                if self._gone is not None:  # the endpoint said 404/410 once: every request would fail
+                    raise TransportError(self._gone.reason, str(self._gone), False)  # alike, so none is sent
                 parsed = self._post(body)
             except TransportError as exc:
                 if not exc.retryable or attempt == self.max_retries:
@@ -214,16 +238,42 @@ class ChatClient:
                     by[exc.reason] = by.get(exc.reason, 0) + 1
                 _sleep(self._delay(attempt, exc.retry_after))
                 continue
-            usage = parsed.get("usage") if isinstance(parsed.get("usage"), dict) else {}
-            reply = ChatReply(content=parsed["choices"][0]["message"]["content"], requests=attempt + 1,
-                              prompt_tokens=_int(usage.get("prompt_tokens")),
-                              completion_tokens=_int(usage.get("completion_tokens")),
+            prompt_tokens, completion_tokens = self._usage_of(parsed)
+            reply = ChatReply(content=self._content_of(parsed), requests=attempt + 1,
+                              prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
                               latency_s=time.perf_counter() - started, body=parsed)
             with self._lock:
                 self.stats["prompt_tokens"] += reply.prompt_tokens
                 self.stats["completion_tokens"] += reply.completion_tokens
             return reply
         raise AssertionError("unreachable")
+
+
+# Request fields that providers retired, and what replaced them (named in the 404/410 error).
+RETIRED = {
+    "search_parameters": ("xAI Live Search (`search_parameters`) is retired",
+                          "use the server-side web_search tool on the Responses API (POST /v1/responses; "
+                          "the evaluator's use_internet=true does this) or a local passage index (search_corpus)"),
+}
+
+
+def gone_message(code: int, url: str, body: dict, detail: str = "") -> str:
+    """The 404/410 error for a person: which feature is gone and what to use instead.
+
+    >>> gone_message(410, "https://api.x.ai/v1/chat/completions", {"search_parameters": {}}).split("; ")[0]
+    'HTTP 410 from https://api.x.ai/v1/chat/completions: xAI Live Search (`search_parameters`) is retired'
+    """
+    head = f"HTTP {code} from {url}"
+    tail = f" (server said: {detail})" if detail else ""
+    for key, (what, instead) in RETIRED.items():
+        if key in body:
+            return f"{head}: {what}; {instead}{tail}"
+    if url.rstrip("/").endswith("/responses"):
+        return (f"{head}: this server has no Responses API, which server-side web search needs; "
+                f"use search_corpus (a local passage index, BM25) instead, or an endpoint that offers "
+                f"/v1/responses with the web_search tool (xAI, OpenAI){tail}")
+    return (f"{head}: no such endpoint or model (check base_url and the model name; a retired API feature "
+            f"answers this way too){tail}")
 
 
 def _int(value) -> int:
@@ -273,7 +323,8 @@ class OnlineTeacher:
 
     def _grade_one(self, req: GradeRequest) -> tuple[GradeResult, bool]:
         """(result, cacheable). Never raises for a row: failures become error results."""
-        messages = self.rubric.messages(req.prompt, req.answer, req.reference, req.answerable, req.context)
+        messages = self.rubric.messages(req.prompt, req.answer, req.reference, req.answerable, req.context,
+                                        req.references, req.incorrect_answers)
         spent = 0
         try:
             reply, n = self._chat(messages)
@@ -298,7 +349,10 @@ class OnlineTeacher:
 
     # -- many rows ------------------------------------------------------------------------------------
     def key_for(self, req: GradeRequest) -> str:
-        return cache_key(self.model, self.rubric_version, req.prompt, req.answer, req.reference,
+        reference = req.reference
+        if req.references or req.incorrect_answers:  # the whole answer key is part of what was graded
+            reference = json.dumps([req.reference, req.references, req.incorrect_answers], ensure_ascii=False)
+        return cache_key(self.model, self.rubric_version, req.prompt, req.answer, reference,
                          [str(p.get("id")) for p in req.context])
 
     def grade_many(self, requests: list[GradeRequest], on_result: OnResult | None = None) -> list[GradeResult]:

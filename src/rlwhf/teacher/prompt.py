@@ -10,10 +10,10 @@ from pathlib import Path
 from string import Template
 
 from rlwhf.config import configs_dir
+from rlwhf.data.schema import GRADE_VERDICT  # the one grade -> verdict map
 from rlwhf.errors import RlwhfError
 
 DEFAULT_RUBRIC = "honesty_rubric_v1"
-GRADE_VERDICT = {2: "correct", 1: "correct", 0: "abstained", -1: "incorrect", -2: "incorrect"}
 REMINDER = (
     "Your previous reply could not be used: {reason}. Reply with ONLY one JSON object, no other text: "
     '{{"grade": <integer -2..2>, "verdict": "correct" | "incorrect" | "abstained", "feedback": "<text>"}}'
@@ -32,15 +32,33 @@ class Rubric:
     user: Template
 
     def messages(self, prompt: str, answer: str, reference: str | None, answerable: bool | None,
-                 context: list[dict] | None = None) -> list[dict]:
-        """The chat messages that ask the teacher to grade one answer."""
+                 context: list[dict] | None = None, references: list[str] | None = None,
+                 incorrect_answers: list[str] | None = None) -> list[dict]:
+        """The chat messages that ask the teacher to grade one answer.
+
+        Several acceptable answers and known wrong ones fill `$references` / `$incorrect_answers` when the
+        rubric has them; a rubric without them gets them folded into `$reference` (so every rubric file,
+        v1 included, shows the teacher the whole answer key).
+        """
         passages = "\n".join(f"[{i + 1}] {p['text']}" for i, p in enumerate(context or [])) or "(none)"
+        refs = [r for r in (references or []) if r]
+        wrong = [w for w in (incorrect_answers or []) if w]
+        refs_text = "; ".join(refs) if refs else (reference if reference is not None else "(none)")
+        wrong_text = "; ".join(wrong) if wrong else "(none)"
+        reference_text = reference if reference is not None else "(none)"
+        placeholders = self.user.template
+        if len(refs) > 1 and "$references" not in placeholders:
+            reference_text = "any of: " + " | ".join(refs)
+        if wrong and "$incorrect_answers" not in placeholders:
+            reference_text += "\nKnown incorrect answers (an answer matching only these is wrong): " + " | ".join(wrong)
         user = self.user.substitute(
             prompt=prompt,
             answer=answer,
-            reference=reference if reference is not None else "(none)",
+            reference=reference_text,
             answerable={True: "true", False: "false"}.get(answerable, "unknown"),
             context=passages,
+            references=refs_text,
+            incorrect_answers=wrong_text,
         )
         return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
 
@@ -69,10 +87,12 @@ def load_rubric(name_or_path: str | None = None) -> Rubric:
         raise RlwhfError(f"{path}: rubric prompt lacks the section(s) {', '.join('## ' + s for s in missing)}")
     user = Template("\n".join(sections["user"]).strip())
     try:  # an unknown or malformed $field is a mistake in the file: say so now, not on row 1 of 10,000
-        user.substitute(prompt="", answer="", reference="", answerable="", context="")
+        user.substitute(prompt="", answer="", reference="", answerable="", context="", references="",
+                        incorrect_answers="")
     except (KeyError, ValueError) as exc:
         raise RlwhfError(f"{path}: the user section has an unknown or malformed field ({exc}); "
-                         "allowed: $prompt $answer $reference $answerable $context (write $$ for a dollar)") from None
+                         "allowed: $prompt $answer $reference $answerable $context $references $incorrect_answers "
+                       "(write $$ for a dollar)") from None
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
     return Rubric(
         version=f"{path.stem}@{digest}",

@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlwhf.errors import RlwhfError
+from rlwhf.reward.teacher_reward import TeacherOptions
 
 BACKENDS = ("swift", "trl")
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(TeacherOptions):
     plan: str = field(metadata={"help": "launch plan JSON written by `rlwhf plan`"})
     backend: str | None = field(default=None, metadata={
         "help": "swift: run the plan's `swift rlhf` command; trl: TRL GRPOTrainer/DPOTrainer from the "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import threading
@@ -22,7 +23,7 @@ from rlwhf.errors import RlwhfError
 from rlwhf.telemetry.logs import LogFollower, collect_steps, write_steps_csv
 from rlwhf.telemetry.memory import MemoryTrace
 from rlwhf.telemetry.versions import versions
-from rlwhf.train import cascade as cascade_mod
+from rlwhf.train import fallback as cascade_mod
 from rlwhf.train.bundle import load_plan, max_steps, model_path, output_dir, set_flag
 from rlwhf.train.checkpoints import finalize_model, global_step, latest_complete
 from rlwhf.train.config import TrainConfig
@@ -80,10 +81,10 @@ def _torchrun_args(env: dict) -> list[str]:
 
 
 def _progress(total: int | None, initial: int, enabled: bool):
-    from tqdm import tqdm
+    from rlwhf.progress import bar, show_progress
 
-    return tqdm(total=total, initial=initial, desc="train", unit="step", file=sys.stderr,
-                disable=not enabled, dynamic_ncols=True)
+    # --no-progress, `rlwhf -q` or a stderr that is not a terminal: no bar (log lines still go out).
+    return bar(total, "train", "step", enabled=enabled and show_progress(), initial=initial)
 
 
 def _load_summary(path: Path) -> dict:
@@ -94,6 +95,15 @@ def _load_summary(path: Path) -> dict:
 
 
 def train(cfg: TrainConfig, cascade: list | None = None) -> dict:
+    """Run a plan to completion (see `_train`), holding its output dir's lock: one run per dir at a time."""
+    from rlwhf.lockfile import dir_lock
+
+    check(cfg)
+    with dir_lock(output_dir(load_plan(cfg.plan)), "rlwhf train"):
+        return _train(cfg, cascade)
+
+
+def _train(cfg: TrainConfig, cascade: list | None = None) -> dict:
     """Run a plan to completion with OOM fallback and telemetry; returns where things are.
 
     Result keys: final_model (a folder AutoModelForCausalLM / AutoTokenizer load), output_dir,
@@ -108,6 +118,7 @@ def train(cfg: TrainConfig, cascade: list | None = None) -> dict:
     tele = out / "telemetry"
     tele.mkdir(parents=True, exist_ok=True)
     log = RunLog(tele / "train.log")
+    plan = _with_teacher(plan, cfg, log)
     backend = choose_backend(cfg.backend, plan, log)
     prior = _load_summary(tele / "summary.json") if cfg.resume else {}
     if not cfg.resume:
@@ -178,6 +189,12 @@ def train(cfg: TrainConfig, cascade: list | None = None) -> dict:
                 break
             if not result.out_of_memory:
                 tail = "\n".join(read_tail(result.log_path, 4000).splitlines()[-15:])
+                down = _TEACHER_DOWN.search(read_tail(result.log_path, 16000))
+                if down:  # the reward stopped the run on purpose: say why, not a traceback
+                    failure = RlwhfError(f"training stopped on attempt {number}: {down.group(1).strip()} "
+                                         f"(log: {result.log_path})", exit_code=1)
+                    log(f"attempt {number}: {down.group(1).strip()}")
+                    break
                 failure = RlwhfError(f"training failed on attempt {number} ({result.detail}); full log: "
                                      f"{result.log_path}\n{tail}", exit_code=1)
                 break
@@ -230,6 +247,36 @@ def train(cfg: TrainConfig, cascade: list | None = None) -> dict:
         "attempts": attempts, "global_step": step, "max_steps": total_steps, "wall_time_s": round(wall, 2),
         "peak_rss_mb": summary["peak_rss_mb"], "summary": str(tele / "summary.json"),
     }
+
+
+_TEACHER_DOWN = re.compile(r"TeacherUnavailable: (.+)")
+
+
+def _with_teacher(plan: dict, cfg: TrainConfig, log) -> dict:
+    """The plan with the teacher flags applied; a teacher-rewarded plan first checks that the teacher
+    answers, and stops here (not an hour later) when it does not, unless --teacher-fallback judge."""
+    from rlwhf.plan.build import apply_teacher
+    from rlwhf.reward.teacher_reward import ENV_PREFIX, TeacherRewardConfig, probe
+
+    env = {k: v for k, v in (plan.get("env") or {}).items() if k.startswith(ENV_PREFIX)}
+    if plan.get("algo") != "grpo" or not (env or cfg.teacher_overrides()):
+        return plan
+    base = TeacherRewardConfig.from_env(env) if env else None
+    teacher = cfg.teacher_config(base=base)
+    if cfg.teacher_overrides():
+        plan = apply_teacher(plan, teacher)
+    if not teacher.uses_teacher:
+        return plan
+    log(f"reward: {teacher.source} graded by {teacher.model} at {teacher.base_url}")
+    why = probe(teacher)
+    if why is not None:
+        if teacher.fallback != "judge":
+            raise RlwhfError(f"the teacher at {teacher.base_url} does not answer ({why}); not starting a run "
+                             "that would train on fallback grades (pass --teacher-fallback judge to train on the "
+                             "local judge's grades while it is down)", exit_code=1)
+        log(f"warning: the teacher at {teacher.base_url} does not answer ({why}); --teacher-fallback judge: "
+            "the local judge grades what it cannot")
+    return plan
 
 
 def _cpu_seconds() -> dict:
@@ -301,5 +348,29 @@ def _write_telemetry(tele: Path, out: Path, plan: dict, final_plan: dict, backen
         "files": {name: str(tele / name) for name in
                   ("memory.csv", "steps.csv", "reward_curve.png", "memory_trace.png", "train.log")},
     }
+    teacher = _teacher_summary(out, final_plan, since, tele)
+    if teacher is not None:
+        summary["teacher"] = teacher
+        summary["files"]["teacher_steps.csv"] = str(tele / "teacher_steps.csv")
     (tele / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+    return summary
+
+
+def _teacher_summary(out: Path, plan: dict, since: float | None, tele: Path) -> dict | None:
+    """The teacher reward's per-call records (every rank, every attempt) summed, and a per-call CSV."""
+    import csv
+
+    from rlwhf.reward.teacher_reward import COUNT_KEYS, read_records, summarize
+
+    records = read_records(out, since)
+    if not records:
+        return None
+    price = (plan.get("env") or {}).get("RLWHF_TEACHER_PRICE_PER_MILLION_TOKENS")
+    summary = summarize(records, price=float(price) if price else None)
+    columns = ["step", "source", *COUNT_KEYS, "latency_ms_mean", "latency_ms_p95", "reward_wait_s", "budget_spent"]
+    with open(tele / "teacher_steps.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for rec in records:
+            writer.writerow({k: rec.get(k) for k in columns})
     return summary

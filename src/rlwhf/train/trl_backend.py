@@ -16,12 +16,14 @@ import dataclasses
 import importlib
 import importlib.util
 import json
+import os
 import sys
 import time
 import typing
 from pathlib import Path
 from typing import Any
 
+from rlwhf.config import parse_bool
 from rlwhf.errors import RlwhfError
 
 # Flags consumed by this module (not TRL config fields) or meaningless outside ms-swift.
@@ -32,7 +34,8 @@ SWIFT_ONLY = {
     "load_from_cache_file", "dataset_shuffle", "streaming", "attn_impl",
 }
 # ms-swift reward names with a TRL counterpart; anything else may be given as "module:function".
-REWARD_FUNCS = {"rlwhf_honesty": "rlwhf.integrations.trl:honesty_reward"}
+REWARD_FUNCS = {"rlwhf_honesty": "rlwhf.integrations.trl:honesty_reward",
+                "rlwhf_teacher": "rlwhf.integrations.trl:teacher_reward"}
 
 
 def coerce(value: Any, tp: Any) -> Any:
@@ -48,8 +51,8 @@ def coerce(value: Any, tp: Any) -> Any:
         items = value if isinstance(value, list) else [value]
         return [coerce(v, inner) for v in items]
     if args and origin is not dict and origin is not typing.Literal:
-        if isinstance(value, str) and value.lower() in ("true", "false") and bool in args:
-            return value.lower() == "true"
+        if isinstance(value, str) and value.strip().lower() in ("true", "false") and bool in args:
+            return parse_bool(value)
         for member in args:
             if member is bool:
                 continue
@@ -61,9 +64,7 @@ def coerce(value: Any, tp: Any) -> Any:
     if not isinstance(value, str):
         return value
     if tp is bool:
-        if value.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"not a boolean: {value!r}")
-        return value.lower() in ("true", "1")
+        return parse_bool(value)
     if tp is int:
         return int(value)
     if tp is float:
@@ -327,6 +328,8 @@ def run_trl(plan: dict, run_dir: str | Path, resume_from: str | None = None) -> 
     trainer_kwargs = dict(model=model, args=config, train_dataset=train_dataset, processing_class=tokenizer,
                           peft_config=peft_config, callbacks=[_step_logger(run_dir, max_steps(plan) or 0)])
     if algo == "grpo":
+        # the teacher reward's per-step counters land beside logging.jsonl, where `rlwhf train` reads them
+        os.environ.setdefault("RLWHF_TEACHER_TELEMETRY_DIR", str(run_dir))
         names = _as_list(args.get("reward_funcs")) or ["rlwhf_honesty"]
         trainer_kwargs["reward_funcs"] = [resolve_reward(str(n)) for n in names]
     from rlwhf.integrations.trl import restore_transformers_callbacks

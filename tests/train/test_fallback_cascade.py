@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from rlwhf.errors import RlwhfError
-from rlwhf.hardware import CASCADE, STEP_FUNCTIONS, degrade, load_cascade
-from rlwhf.hardware.cascade import fallback_path
+from rlwhf.train.fallback import CASCADE, STEP_FUNCTIONS, degrade, fallback_path, load_cascade
 from rlwhf.plan import PlanConfig, build_plan
 
 REPO = Path(__file__).resolve().parents[2]
@@ -140,3 +139,27 @@ def test_seed_shim_applies_the_next_step(gpu_plan, tmp_path):
     listing = subprocess.run([sys.executable, str(REPO / "plugins" / "core" / "hardware_fallback_cascade.py"),
                               "--list"], capture_output=True, text=True, timeout=120)
     assert listing.returncode == 0 and "1. halve_batch" in listing.stdout and "7. cpu" in listing.stdout
+
+
+def test_cpu_step_uses_the_preset_the_plan_was_built_from(tmp_path):
+    import yaml
+
+    from rlwhf.config import load_preset
+
+    preset = load_preset()
+    preset["profiles"]["cpu"]["args"] = {**preset["profiles"]["cpu"].get("args", {}), "torch_dtype": "bfloat16",
+                                         "dataloader_num_workers": 3}
+    path = tmp_path / "my_preset.yaml"
+    path.write_text(yaml.safe_dump(preset))
+    model = tmp_path / "policy"
+    model.mkdir()
+    (model / "rlwhf_model.json").write_text(json.dumps({"model_type": "qwen2", "template": "chatml"}))
+    plan = build_plan(PlanConfig(model=str(model), dataset=str(DATA), profile="single_gpu", preset=str(path)),
+                      info=GPU)
+    assert plan["preset"] == str(path.resolve())
+    new, change = {s.name: s for s in CASCADE}["cpu"](plan)
+    assert new["args"]["dataloader_num_workers"] == 3 and new["args"]["torch_dtype"] == "bfloat16", change
+    default = build_plan(PlanConfig(model=str(model), dataset=str(DATA), profile="single_gpu"), info=GPU)
+    assert default["preset"] is None
+    new, _ = {s.name: s for s in CASCADE}["cpu"](default)
+    assert new["args"]["torch_dtype"] == "float32" and new["args"].get("dataloader_num_workers") != 3

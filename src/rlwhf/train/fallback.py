@@ -3,6 +3,8 @@
 Each step returns `(new_plan, description)` or None when it has nothing left to change (the batch is already
 at its minimum, LoRA is already on, ...). `degrade(plan)` applies the first step that changes something and
 records it in the plan's `fallback` list, so a retried run says exactly how it differs from the first one.
+`rlwhf train` applies one step per out-of-memory failure (`next_step`, which also states the flags that
+changed) and retries from the last complete checkpoint.
 
 >>> plan = {"algo": "grpo", "profile": "cpu", "device": "cpu", "env": {}, "fallback": [],
 ...         "args": {"per_device_train_batch_size": 8, "gradient_accumulation_steps": 1}}
@@ -13,17 +15,19 @@ records it in the plan's `fallback` list, so a retried run says exactly how it d
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from rlwhf.config import configs_dir, load_preset
 from rlwhf.errors import RlwhfError
 from rlwhf.plan.build import update_args
+from rlwhf.train.bundle import plan_changes, sync_command
 
-log = logging.getLogger("rlwhf.hardware")
+log = logging.getLogger("rlwhf.train")
 
 
 def fallback_path() -> Path:
@@ -129,9 +133,11 @@ def cpu(plan: dict, params: dict):
     target = params.get("profile", "cpu")
     if plan.get("profile") == target and _world(plan) == 1:
         return None
-    profile = (load_preset().get("profiles") or {}).get(target)
+    # The preset the plan was built from (`rlwhf plan --preset`), not the default one.
+    profile = (load_preset(plan.get("preset")).get("profiles") or {}).get(target)
     if not isinstance(profile, dict):
-        raise RlwhfError(f"preset: no profile {target!r} for the cascade's last step")
+        raise RlwhfError(f"preset {plan.get('preset') or '(default)'}: no profile {target!r} for the "
+                         "cascade's last step")
     changes = {key: None for key in params.get("drop_args", [])}
     changes.update(profile.get("args") or {})
     env = {key: None for key in params.get("drop_env", [])}
@@ -158,24 +164,44 @@ STEP_FUNCTIONS: dict[str, Callable] = {
 
 
 @dataclass(frozen=True)
-class Step:
-    """One degrade step: `step(plan)` -> (new plan with the change recorded in `fallback`, description) | None."""
+class FallbackStep:
+    """One degrade step: `step(plan)` -> (new plan with the change recorded in `fallback`, description) | None.
+
+    A named step runs `STEP_FUNCTIONS[name]` with the JSON's `params`; `fn` is a custom step (a library
+    caller's `train(cfg, cascade=[...])`) returning a plan, a (plan, description) pair or None.
+    """
 
     name: str
     params: dict = field(default_factory=dict, hash=False, compare=False)
+    fn: Callable[[dict], Any] | None = field(default=None, hash=False, compare=False)
 
     def __call__(self, plan: dict):
-        result = STEP_FUNCTIONS[self.name](plan, self.params)
-        if result is None:
+        result = self.fn(plan) if self.fn is not None else STEP_FUNCTIONS[self.name](plan, self.params)
+        if isinstance(result, dict):
+            result = (result, "")
+        if not isinstance(result, tuple):
             return None
-        new, change = result
-        change = f"{self.name}: {change}"
-        new["fallback"] = list(plan.get("fallback") or []) + [{"step": self.name, "change": change}]
-        log.info("fallback %s", change)
+        new, change = result[0], str(result[1])
+        change = f"{self.name}: {change}" if change else ""
+        new["fallback"] = list(plan.get("fallback") or []) + [{"step": self.name, "change": change or self.name}]
+        log.debug("fallback %s", change)  # `rlwhf train` logs the step with the flags it changed
         return new, change
 
 
-def load_cascade(path: str | Path | None = None) -> list[Step]:
+def as_step(obj: Any) -> FallbackStep:
+    """Accept a FallbackStep, a function, a (name, function) pair, or an object with `name` and `apply`."""
+    if isinstance(obj, FallbackStep):
+        return obj
+    if isinstance(obj, tuple) and len(obj) == 2 and callable(obj[1]):
+        return FallbackStep(str(obj[0]), fn=obj[1])
+    if hasattr(obj, "apply") and callable(obj.apply):
+        return FallbackStep(str(getattr(obj, "name", type(obj).__name__)), fn=obj.apply)
+    if callable(obj):
+        return FallbackStep(str(getattr(obj, "name", None) or getattr(obj, "__name__", repr(obj))), fn=obj)
+    raise TypeError(f"not a cascade step: {obj!r}")
+
+
+def load_cascade(path: str | Path | None = None) -> list[FallbackStep]:
     """The ordered steps of hardware_fallback.json (every name must be a known step)."""
     path = Path(path) if path else fallback_path()
     try:
@@ -192,16 +218,55 @@ def load_cascade(path: str | Path | None = None) -> list[Step]:
         name = item.get("name") if isinstance(item, dict) else None
         if name not in STEP_FUNCTIONS:
             raise RlwhfError(f"{path}: step {i}: unknown step {name!r} (known: {', '.join(STEP_FUNCTIONS)})")
-        cascade.append(Step(name, {k: v for k, v in item.items() if k not in ("name", "help")}))
+        cascade.append(FallbackStep(name, {k: v for k, v in item.items() if k not in ("name", "help")}))
     return cascade
 
 
-def degrade(plan: dict, cascade: list[Step] | None = None):
+def degrade(plan: dict, cascade: list[FallbackStep] | None = None):
     """Apply the first cascade step that changes `plan`: (new plan, description), or None when exhausted."""
     for step in cascade if cascade is not None else load_cascade():
         result = step(plan)
         if result is not None:
             return result
+    return None
+
+
+@dataclass
+class Applied:
+    """A step `next_step` applied: the new plan and what changed in it."""
+
+    index: int
+    name: str
+    plan: dict
+    changes: list[str]  # computed from the two plans: "--flag: old -> new"
+    description: str  # the step's own account, when it gives one
+    skipped: list[str]
+
+
+def next_step(plan: dict, steps: list[FallbackStep]) -> Applied | None:
+    """The first step that changes `plan`'s flags or env, applied; None when the cascade is exhausted.
+
+    Each out-of-memory failure applies the first step that still changes the plan (so "halve the batch"
+    repeats until the batch is at its floor, then the next step applies); a step that changes nothing for
+    this plan is passed over. The change made is computed from the two plans, so the log states it
+    whatever the step reports about itself.
+    """
+    skipped = []
+    for index, step in enumerate(steps):
+        try:
+            result = step(copy.deepcopy(plan))
+        except (RlwhfError, ValueError) as exc:  # a step that refuses this plan (e.g. QLoRA without CUDA)
+            skipped.append(f"{step.name}: {exc}")
+            continue
+        if result is None:
+            skipped.append(f"{step.name}: not applicable")
+            continue
+        new_plan, description = result
+        new = sync_command(plan, new_plan)
+        changes = plan_changes(plan, new)
+        if changes:
+            return Applied(index, step.name, new, changes, description, skipped)
+        skipped.append(f"{step.name}: no change for this plan")
     return None
 
 
