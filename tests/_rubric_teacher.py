@@ -74,6 +74,7 @@ class RubricTeacher:
                 with server.lock:
                     server.requests += 1
                     server.inflight += 1
+                    self._counted = True
                     server.max_inflight = max(server.max_inflight, server.inflight)
                     k = server.attempts.get(answer, 0)
                     server.attempts[answer] = k + 1
@@ -95,7 +96,14 @@ class RubricTeacher:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
                 finally:
-                    with server.lock:
+                    self._finish()
+
+            def _finish(self):
+                """No longer in flight (once). Called just before the last write too: a client that has its
+                answer may send its next request before this handler's `finally` runs."""
+                with server.lock:
+                    if getattr(self, "_counted", False):
+                        self._counted = False
                         server.inflight -= 1
 
             def send(self, code, payload: bytes, headers=()):
@@ -105,6 +113,7 @@ class RubricTeacher:
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
+                self._finish()
                 self.wfile.write(payload)
 
             def act(self, step, fields):

@@ -71,6 +71,7 @@ class FlakyServer:
                 with server.lock:
                     server.state.requests += 1
                     server.state.inflight += 1
+                    self._counted = True
                     server.state.max_inflight = max(server.state.max_inflight, server.state.inflight)
                     k = server.attempts.get(i, 0)
                     server.attempts[i] = k + 1
@@ -82,7 +83,14 @@ class FlakyServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up on a hung request
                 finally:
-                    with server.lock:
+                    self._finish()
+
+            def _finish(self):
+                """No longer in flight (once). Called just before the last write too: a client that has its
+                answer may send its next request before this handler's `finally` runs."""
+                with server.lock:
+                    if getattr(self, "_counted", False):
+                        self._counted = False
                         server.state.inflight -= 1
 
             def send(self, code, payload: bytes, headers=()):
@@ -92,6 +100,7 @@ class FlakyServer:
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
+                self._finish()
                 self.wfile.write(payload)
 
             def act(self, step, i):

@@ -32,12 +32,21 @@ class StudentServer:
             def log_message(self, *args):
                 pass
 
+            def _finish(self):
+                """No longer in flight (once). Called just before the last write too: a client that has its
+                answer may send its next request before this handler's `finally` runs."""
+                with server.lock:
+                    if getattr(self, "_counted", False):
+                        self._counted = False
+                        server.inflight -= 1
+
             def reply(self, code, payload, ctype="application/json"):
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(code)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
+                self._finish()
                 self.wfile.write(data)
 
             def do_POST(self):
@@ -45,12 +54,12 @@ class StudentServer:
                 with server.lock:
                     server.bodies.append(body)
                     server.inflight += 1
+                    self._counted = True
                     server.max_inflight = max(server.max_inflight, server.inflight)
                 try:
                     server.handle(self, body)
                 finally:
-                    with server.lock:
-                        server.inflight -= 1
+                    self._finish()
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
