@@ -218,6 +218,12 @@ def _train(cfg: TrainConfig, cascade: list | None = None) -> dict:
             resume_from = _retry_checkpoint(current, applied.plan, out, since, log)
             if resume_from is not None:
                 bar.n = global_step(resume_from)
+                if total_steps and global_step(resume_from) >= total_steps:
+                    # The limit struck after the last step's checkpoint (e.g. while the run wound down):
+                    # training is done; another attempt would only train past max_steps.
+                    log(f"{resume_from.name} already holds all {total_steps} steps: no retry needed")
+                    record["fallback"]["not_needed"] = True
+                    break
             current = applied.plan
     finally:
         bar.close()
