@@ -35,6 +35,8 @@ class Scripted(LM):
             out.append(next(a for key, a in self.answers.items() if key in context))
         return out
 
+    # lm_eval.api.model.LM declares these abstract; the honesty tasks are generate_until only, so a call
+    # here would mean a task asked for log-likelihoods: fail loudly rather than invent a score.
     def loglikelihood(self, requests, disable_tqdm: bool = False):
         raise NotImplementedError
 
