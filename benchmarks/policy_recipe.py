@@ -44,15 +44,15 @@ def grpo_rows(path: Path, seed: int) -> int:
 
 
 def swift_argv(model: str, dataset: Path, out: Path, overrides: dict) -> list[str]:
-    from rlwhf.config import load_preset
     from rlwhf.integrations import __file__ as integrations_init
+    from rlwhf.preset import load_preset
 
     preset = load_preset()
-    args = {**preset["grpo"], **preset["profiles"]["cpu"]["args"]}
+    args = {**preset.algo("grpo").args, **preset.profile("cpu").args}
     args.update(model=model, model_type="qwen2", template="chatml", check_model="false", dataset=str(dataset),
                 output_dir=str(out), add_version="false", split_dataset_ratio=0,
                 external_plugins=str(Path(integrations_init).with_name("swift_plugin.py")),
-                reward_funcs=preset["reward"]["name"], save_only_model="true")
+                reward_funcs=preset.reward.name, save_only_model="true")
     args.update(overrides)
     argv = ["swift", "rlhf"]
     for key, value in args.items():

@@ -64,7 +64,7 @@ def policy(kind: str, work: Path) -> Path:
     return build_untrained(work / "policy", texts, TinyModelConfig())  # the default policy's size
 
 
-def prepare(work: Path, steps: int, model: Path) -> dict:
+def prepare(work: Path, steps: int, model: Path):
     from rlwhf.reward import plugin_path
 
     cli("data", "synth", "--output", work / "synth.jsonl", "--n", 4000, "--seed", 0)
@@ -77,28 +77,20 @@ def prepare(work: Path, steps: int, model: Path) -> dict:
         "--reward-artifact", work / "reward" / "honesty_reward_model.json",
         "--set", f"max_steps={steps}", f"save_steps={steps}", "log_completions=false",
         f"external_plugins={plugin_path()},{work / 'timing_plugin.py'}", "reward_funcs=rlwhf_honesty_timed")
-    return json.loads((work / "plan.json").read_text())
+    from rlwhf.plan import LaunchPlan
+
+    return LaunchPlan.load(work / "plan.json")
 
 
-def with_output_dir(plan: dict, out: Path) -> dict:
-    from rlwhf.train.bundle import set_flag
-
-    plan = json.loads(json.dumps(plan))
-    plan["args"]["output_dir"] = plan["output_dir"] = str(out)
-    plan["command"] = set_flag(plan["command"], "output_dir", str(out))
-    return plan
-
-
-def run_once(variant: str, plan: dict, work: Path, index: int) -> dict:
+def run_once(variant: str, plan, work: Path, index: int) -> dict:
     out = work / "runs" / f"{variant}-{index}"
     times = work / "runs" / f"{variant}-{index}.reward_times"
-    plan = with_output_dir(plan, out)
-    env = {**os.environ, **plan["env"], "RLWHF_BENCH_REWARD_TIMES": str(times)}
+    plan = plan.with_args(output_dir=str(out))
+    env = {**os.environ, **plan.env, "RLWHF_BENCH_REWARD_TIMES": str(times)}
     if variant == "bare":
-        argv = plan["command"]
+        argv = plan.command
     else:
-        plan_file = work / "runs" / f"{variant}-{index}.plan.json"
-        plan_file.write_text(json.dumps(plan))
+        plan_file = plan.write(work / "runs" / f"{variant}-{index}.plan.json")
         argv = [sys.executable, "-m", "rlwhf", "train", "--plan", str(plan_file), "--no-progress"]
     t0 = time.perf_counter()
     proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -135,9 +127,9 @@ def main() -> int:
     work = Path(ns.work or tempfile.mkdtemp(prefix="rlwhf-bench-train-")).resolve()
     work.mkdir(parents=True, exist_ok=True)
     plan = prepare(work, ns.steps, policy(ns.policy, work))
-    print(f"plan: GRPO, {ns.steps} steps, batch {plan['args']['per_device_train_batch_size']}, "
-          f"{plan['args']['num_generations']} generations, max_completion_length "
-          f"{plan['args']['max_completion_length']}, policy {ns.policy}; {ns.repeats} runs per variant, alternating")
+    print(f"plan: GRPO, {ns.steps} steps, batch {plan.args['per_device_train_batch_size']}, "
+          f"{plan.args['num_generations']} generations, max_completion_length "
+          f"{plan.args['max_completion_length']}, policy {ns.policy}; {ns.repeats} runs per variant, alternating")
     runs = {"bare": [], "rlwhf": []}
     for i in range(ns.repeats):
         for variant in (("bare", "rlwhf") if i % 2 == 0 else ("rlwhf", "bare")):
@@ -158,7 +150,7 @@ def main() -> int:
         "wall_time_ratio": round(wrapped / bare, 3), "wall_time_target": 1.10,
         "reward_share_of_step_time": round(share, 5), "reward_share_target": 0.01,
         "reward_ms_per_call": round(per_call * 1000, 2),
-        "completions_per_call": int(plan["args"]["per_device_train_batch_size"]),
+        "completions_per_call": int(plan.args["per_device_train_batch_size"]),
         "repeats": ns.repeats, "steps": ns.steps, "policy": ns.policy,
     }
     cpu_share = statistics.median(r["supervisor_cpu_s"] / r["trainer_cpu_s"] for r in runs["rlwhf"])
@@ -172,7 +164,7 @@ def main() -> int:
           f"(target <= 1.10: {'met' if wrapped / bare <= 1.10 else 'NOT met'})")
     print(f"rlwhf train's own cost: {cpu_share * 100:.2f}% of the trainer's CPU time; "
           f"{outside:.2f} s wall outside the trainer process (median)")
-    print(f"reward function: {per_call * 1000:.2f} ms per call ({plan['args']['per_device_train_batch_size']} "
+    print(f"reward function: {per_call * 1000:.2f} ms per call ({plan.args['per_device_train_batch_size']} "
           f"completions), {share * 100:.3f}% of step time  (target < 1%: {'met' if share < 0.01 else 'NOT met'})")
     if ns.json:
         Path(ns.json).write_text(json.dumps(figures, indent=2) + "\n")

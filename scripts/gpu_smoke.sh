@@ -47,15 +47,9 @@ rlwhf train --plan "$WORK/plan.json"
 t1=$(date +%s.%N)
 # The same plan, bare: its own shell line with another output dir.
 python3 - "$WORK/plan.json" "$WORK/plan_bare.json" "$WORK/train_bare" <<'PY'
-import json, shlex, sys
-plan = json.load(open(sys.argv[1]))
-argv = list(plan["command"])
-i = argv.index("--output_dir")
-argv[i + 1] = sys.argv[3]
-plan["command"] = argv
-env = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in plan["env"].items())
-plan["shell"] = (env + " " if env else "") + shlex.join(argv)
-json.dump(plan, open(sys.argv[2], "w"))
+import sys
+from rlwhf.plan import LaunchPlan
+LaunchPlan.load(sys.argv[1]).with_args(output_dir=sys.argv[3]).write(sys.argv[2])
 PY
 bash -c "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["shell"])' "$WORK/plan_bare.json")"
 t2=$(date +%s.%N)

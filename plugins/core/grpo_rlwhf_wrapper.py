@@ -12,7 +12,7 @@ def launch_bundle(profile: str = "auto", **fields) -> dict:
     from rlwhf.plan import PlanConfig, build_plan
 
     plan = build_plan(PlanConfig(algo="grpo", profile=profile, **fields))
-    return {key: plan[key] for key in ("command", "args", "env")}
+    return {"command": plan.command, "args": plan.args, "env": plan.env}
 
 
 def main(argv=None) -> int:

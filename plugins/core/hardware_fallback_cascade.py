@@ -12,7 +12,7 @@ import sys
 def main(argv=None) -> int:
     from rlwhf.errors import RlwhfError
     from rlwhf.train.fallback import CASCADE, degrade
-    from rlwhf.plan import load_plan, write_plan
+    from rlwhf.plan import LaunchPlan
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("plan", nargs="?", help="plan JSON written by `rlwhf plan`")
@@ -24,7 +24,7 @@ def main(argv=None) -> int:
             for i, step in enumerate(CASCADE, 1):
                 print(f"{i}. {step.name} {json.dumps(step.params)}")
             return 0
-        result = degrade(load_plan(args.plan))
+        result = degrade(LaunchPlan.load(args.plan))
     except RlwhfError as exc:
         print(f"hardware_fallback_cascade: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -34,9 +34,9 @@ def main(argv=None) -> int:
     plan, change = result
     print(change)
     if args.output:
-        write_plan(plan, args.output)
+        plan.write(args.output)
     else:
-        print(json.dumps(plan, indent=2))
+        print(json.dumps(plan.to_dict(), indent=2))
     return 0
 
 

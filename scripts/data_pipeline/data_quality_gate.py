@@ -5,14 +5,18 @@ gates the canonical preset's raw_logs into its clean / quarantine / gate_report 
 import sys
 
 from rlwhf.cli.main import main
-from rlwhf.config import load_preset
+from rlwhf.preset import load_preset
 
 
 def run(argv: list[str]) -> int:
     if not argv:
-        data = load_preset()["data"]
-        argv = [data["raw_logs"], "--clean", data["clean"], "--quarantine", data["quarantine"],
-                "--report", data["gate_report"]]
+        data = load_preset().data
+        missing = [k for k in ("raw_logs", "clean", "quarantine", "gate_report") if not getattr(data, k)]
+        if missing:
+            print(f"data_quality_gate: error: the preset has no data.{missing[0]}: pass FILE and the --clean, "
+                  "--quarantine and --report flags", file=sys.stderr)
+            return 2
+        argv = [data.raw_logs, "--clean", data.clean, "--quarantine", data.quarantine, "--report", data.gate_report]
     return main(["data", "gate", *argv])
 
 

@@ -9,15 +9,15 @@ Any flag given here wins, e.g. `--streaming --input logs.jsonl --output rows.jso
 import sys
 
 from rlwhf.cli.main import main
-from rlwhf.config import load_preset
+from rlwhf.preset import load_preset
 
 
 def run(argv: list[str]) -> int:
     argv, model = _take(list(argv), "--model")
-    data = load_preset()["data"]
+    data = load_preset().data
     given = {a.split("=")[0] for a in argv}
-    defaults = {"--input": data["raw_logs"], "--output": data["processed"], "--format": data.get("format", "swift-grpo")}
-    extra = [x for flag, value in defaults.items() if flag not in given
+    defaults = {"--input": data.raw_logs, "--output": data.processed, "--format": data.format}
+    extra = [x for flag, value in defaults.items() if flag not in given and value is not None
              and not (flag == "--input" and "--hf-dataset" in given) for x in (flag, value)]
     rc = main(["data", "preprocess", *argv, *extra])
     fmt = _value(argv + extra, "--format")

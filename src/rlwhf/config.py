@@ -31,34 +31,8 @@ def repo_root() -> Path | None:
     return root if (root / "pyproject.toml").is_file() else None
 
 
-MAX_STEPS_ENV = "RLWHF_MAX_STEPS"  # caps every algorithm's max_steps (smoke runs of the documented commands)
-
-
-def load_preset(path: str | Path | None = None) -> dict:
-    """The canonical preset `configs/transformer-lab/grpo_config.yaml` (or another file).
-
-    $RLWHF_MAX_STEPS, when set, replaces each algorithm section's `max_steps`: a documented command can then
-    run as written and still stop after a few optimizer steps (the seed-workflow test uses it)."""
-    import yaml
-
-    path = Path(path) if path else configs_dir() / "transformer-lab" / "grpo_config.yaml"
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except FileNotFoundError:
-        raise RlwhfError(f"{path}: preset not found") from None
-    except yaml.YAMLError as exc:
-        raise RlwhfError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise RlwhfError(f"{path}: the preset must be a mapping")
-    cap = os.environ.get(MAX_STEPS_ENV, "").strip()
-    if cap:
-        if not cap.isdigit() or int(cap) < 1:
-            raise RlwhfError(f"${MAX_STEPS_ENV}={cap!r}: expected a whole number of steps, at least 1")
-        for section in ("grpo", "dpo"):
-            if isinstance(data.get(section), dict):
-                data[section]["max_steps"] = int(cap)
-    return data
+MAX_STEPS_ENV = "RLWHF_MAX_STEPS"  # caps every algorithm's max_steps (smoke runs of the documented commands;
+# read by rlwhf.preset.load_preset)
 
 
 TRUE_WORDS = ("true", "1", "yes", "on")

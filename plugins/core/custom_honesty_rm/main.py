@@ -20,10 +20,10 @@ from pathlib import Path
 
 
 def _defaults() -> dict:
-    from rlwhf.config import load_preset
+    from rlwhf.preset import load_preset
 
     preset = load_preset()
-    return {"dataset": preset["data"]["raw_logs"], "output_dir": preset["reward"]["artifact_dir"]}
+    return {"dataset": preset.data.raw_logs, "output_dir": preset.reward.artifact_dir}
 
 
 def _cast(params: dict) -> tuple[str, str, "object"]:

@@ -29,27 +29,27 @@ def run(args) -> int:
     cfg = from_namespace(PlanConfig, args)
     plan = build_plan(cfg)
     if cfg.output is None:
-        print(json.dumps(plan, indent=2))
+        print(json.dumps(plan.to_dict(), indent=2))
         return 0
     path = write_plan(plan, cfg.output)
-    print(f"wrote {path}: {plan['algo']} on profile {plan['profile']} ({plan['profile_reason']}), "
-          f"ms-swift {plan['ms_swift_version'] or 'not installed'}")
-    for note in plan["notes"]:
+    print(f"wrote {path}: {plan.algo} on profile {plan.profile} ({plan.profile_reason}), "
+          f"ms-swift {plan.ms_swift_version or 'not installed'}")
+    for note in plan.notes:
         print(f"note: {note}")
-    print(plan["shell"])
+    print(plan.shell)
     return 0
 
 
 def validate(path: str) -> int:
     from rlwhf.hardware.machine import package_version
-    from rlwhf.plan.build import load_plan
+    from rlwhf.plan.launch_plan import LaunchPlan
     from rlwhf.plan.validate import validate_plan
 
-    plan = load_plan(path)
+    plan = LaunchPlan.load(path)
     problems = validate_plan(plan)
     here = package_version("ms-swift", "swift")
-    if plan.get("ms_swift_version") and here and plan["ms_swift_version"] != here:
-        print(f"{path}: note: planned for ms-swift {plan['ms_swift_version']}, checked with {here}", file=sys.stderr)
+    if plan.ms_swift_version and here and plan.ms_swift_version != here:
+        print(f"{path}: note: planned for ms-swift {plan.ms_swift_version}, checked with {here}", file=sys.stderr)
     if problems:
         for problem in problems:
             print(f"{path}: {problem}", file=sys.stderr)

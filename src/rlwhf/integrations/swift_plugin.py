@@ -20,9 +20,10 @@ from typing import Any, List
 from swift.rewards import ORM, orms
 from swift.rewards.orm import AsyncORM
 
+from rlwhf.preset import HONESTY_ORM, TEACHER_ORM
 from rlwhf.reward.model import reward_from_env, score_trainer_batch
 
-REWARD_NAME = "rlwhf_honesty"
+REWARD_NAME = HONESTY_ORM
 
 
 class RlwhfHonesty(ORM):
@@ -39,7 +40,7 @@ class RlwhfHonesty(ORM):
 orms[REWARD_NAME] = RlwhfHonesty
 
 
-TEACHER_REWARD_NAME = "rlwhf_teacher"
+TEACHER_REWARD_NAME = TEACHER_ORM
 
 
 class RlwhfTeacher(AsyncORM):

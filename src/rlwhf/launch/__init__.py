@@ -8,7 +8,6 @@ finished writes `stages/<name>.json`; running again with the same output dir ski
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
@@ -16,8 +15,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rlwhf.config import check, load_preset
+from rlwhf.config import check
 from rlwhf.errors import RlwhfError
+from rlwhf.preset import Preset, load_preset
 from rlwhf.reward.teacher_reward import TeacherOptions
 
 STAGES = ["data", "reward", "policy", "plan", "eval_before", "train", "eval_after", "report"]
@@ -159,7 +159,7 @@ def _launch(cfg: LaunchConfig) -> dict:
     t_start = time.monotonic()
     # A stage is redone when its inputs change: the launch options and the preset's numbers.
     key = {k: v for k, v in asdict(cfg).items() if k not in ("fresh", "output_dir")}
-    key["preset_sha256"] = hashlib.sha256(json.dumps(preset, sort_keys=True, default=str).encode()).hexdigest()
+    key["preset_sha256"] = preset.sha256
     data_dir = out / "data"
 
     # 1. data: the logs (or the built-in corpus) through the gate, then into ms-swift's row format.
@@ -267,9 +267,9 @@ def _launch(cfg: LaunchConfig) -> dict:
         if cfg.algo == "grpo":
             # A step takes batch / num_generations prompts; with fewer prompts than that the trainer's
             # sampler yields no batch at all, so a tiny dataset gets a batch that holds all of it.
-            section = preset["grpo"]
-            gens = int(section["num_generations"])
-            if data["train_prompts"] * gens < int(section["per_device_train_batch_size"]):
+            section = preset.algo("grpo")
+            gens = section.int_arg("num_generations")
+            if data["train_prompts"] * gens < section.int_arg("per_device_train_batch_size"):
                 argv += ["--set", f"per_device_train_batch_size={data['train_prompts'] * gens}"]
         _cli(*argv)
         _cli("plan", "--validate", plan_path)
@@ -332,15 +332,12 @@ def _teacher_flags(cfg: TeacherOptions) -> list[str]:
     return argv
 
 
-def _budget_steps(cfg: LaunchConfig, preset: dict, profile: str) -> int:
+def _budget_steps(cfg: LaunchConfig, preset: Preset, profile: str) -> int:
     """The preset's steps for the algorithm; on a CPU capped so the whole loop fits --max-minutes."""
-    steps = int(preset[cfg.algo]["max_steps"])
-    if profile != "cpu":
+    steps = preset.algo(cfg.algo).int_arg("max_steps")
+    if profile != "cpu" or preset.launch is None:
         return steps
-    budget = preset["launch"]
-    affordable = int((cfg.max_minutes * 60 - float(budget["cpu_reserved_seconds"]))
-                     / float(budget["cpu_seconds_per_step"]))
-    return max(1, min(steps, affordable))
+    return max(1, min(steps, preset.launch.affordable_steps(cfg.max_minutes)))
 
 
 def _subsample(path: Path, limit: int, seed: int) -> None:

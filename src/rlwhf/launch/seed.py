@@ -56,12 +56,14 @@ def standby_plan_config(cfg, log=print):
     a batch that a tiny dataset can fill (as `rlwhf launch` does)."""
     import dataclasses
 
-    from rlwhf.config import load_preset
     from rlwhf.errors import RlwhfError
+    from rlwhf.preset import load_preset
 
     preset = load_preset(cfg.preset)
     changes: dict = {}
-    dataset = Path(cfg.dataset or preset["data"]["processed"])
+    if not (cfg.dataset or preset.data.processed):
+        raise RlwhfError(f"{preset.path}: no data.processed: pass --dataset FILE (preprocessed GRPO rows)")
+    dataset = Path(cfg.dataset or preset.data.processed)
     if not dataset.is_file():
         raise RlwhfError(f"{dataset}: no preprocessed GRPO rows; make them first (step 1): "
                          "python3 scripts/data_pipeline/ms_swift_preprocess.py --streaming")
@@ -73,16 +75,16 @@ def standby_plan_config(cfg, log=print):
         changes["model"] = str(Path(info["output_dir"]).resolve())
     elif Path(cfg.model).exists():
         changes["model"] = str(Path(cfg.model).resolve())
-    section = preset[cfg.algo]
-    changes["output_dir"] = str(Path(cfg.output_dir or section["output_dir"]).resolve())
-    artifact = cfg.reward_artifact or preset["reward"]["artifact"]
-    if cfg.algo == "grpo" and Path(artifact).is_file():
+    section = preset.algo(cfg.algo)
+    changes["output_dir"] = str(Path(cfg.output_dir or section.output_dir).resolve())
+    artifact = cfg.reward_artifact or preset.reward.artifact
+    if cfg.algo == "grpo" and artifact and Path(artifact).is_file():
         changes["reward_artifact"] = str(Path(artifact).resolve())
     overrides = list(cfg.overrides)
     if cfg.algo == "grpo" and not any(o.startswith("per_device_train_batch_size=") for o in overrides):
         prompts = sum(1 for line in dataset.read_bytes().splitlines() if line.strip())
-        gens = int(section["num_generations"])
-        if prompts * gens < int(section["per_device_train_batch_size"]):
+        gens = section.int_arg("num_generations")
+        if prompts * gens < section.int_arg("per_device_train_batch_size"):
             overrides.append(f"per_device_train_batch_size={prompts * gens}")
             log(f"only {prompts} prompts: per_device_train_batch_size {prompts * gens} (a step needs a full batch)")
     changes["overrides"] = overrides

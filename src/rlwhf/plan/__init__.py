@@ -4,22 +4,19 @@ Light to import: ms-swift is imported only by `validate_plan`.
 """
 
 from rlwhf.plan.build import (
+    apply_teacher,
     build_plan,
     find_secrets,
-    load_plan,
     parse_override,
     redact,
-    render,
-    render_shell,
     reward_plugin_path,
-    to_argv,
-    update_args,
     write_plan,
 )
 from rlwhf.plan.config import PlanConfig
+from rlwhf.plan.launch_plan import LaunchPlan, parse_flags, render_shell, to_argv
 
 
-def validate_plan(plan: dict) -> list[str]:
+def validate_plan(plan: LaunchPlan) -> list[str]:
     """Problems ms-swift's own parser (and rlwhf's extra checks) find in `plan`; [] = valid."""
     from rlwhf.plan.validate import validate_plan as _validate
 
@@ -27,7 +24,6 @@ def validate_plan(plan: dict) -> list[str]:
 
 
 __all__ = [
-    "PlanConfig", "build_plan", "validate_plan", "update_args", "render", "render_shell", "to_argv",
-    "parse_override", "find_secrets", "redact", "load_plan", "write_plan",
-    "reward_plugin_path",
+    "PlanConfig", "LaunchPlan", "build_plan", "validate_plan", "write_plan", "apply_teacher", "render_shell",
+    "to_argv", "parse_flags", "parse_override", "find_secrets", "redact", "reward_plugin_path",
 ]

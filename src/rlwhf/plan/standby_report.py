@@ -19,11 +19,11 @@ def standby_report(cfg, plan_path: str | Path, report_path: str | Path) -> dict:
     status = standby_status(info)
     report = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "unsloth_standby": {**status, "in_plan": plan["env"].get("UNSLOTH_VLLM_STANDBY") == "1"},
-        "profile": plan["profile"],
-        "profile_reason": plan["profile_reason"],
+        "unsloth_standby": {**status, "in_plan": plan.env.get("UNSLOTH_VLLM_STANDBY") == "1"},
+        "profile": plan.profile,
+        "profile_reason": plan.profile_reason,
         "plan": str(plan_path),
-        "shell": plan["shell"],
+        "shell": plan.shell,
         "hardware": info,
         "memory": memory_snapshot(),
     }

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import functools
 import json
-import shlex
 from pathlib import Path
 
 from rlwhf.errors import require
-from rlwhf.plan.build import LAUNCHER, find_secrets, render_shell
-
-REQUIRED_KEYS = {"command": list, "env": dict, "profile": str, "algo": str, "shell": str}
+from rlwhf.plan.build import find_secrets
+from rlwhf.plan.launch_plan import LAUNCHER, LaunchPlan
 
 
 class _ParseError(Exception):
@@ -51,46 +49,15 @@ def deepspeed_choices() -> list[str]:
     return sorted(p.stem for p in folder.glob("zero*.json"))
 
 
-def _check_structure(plan: dict) -> list[str]:
-    problems = []
-    for key, kind in REQUIRED_KEYS.items():
-        if key not in plan:
-            problems.append(f"missing key {key!r}")
-        elif not isinstance(plan[key], kind):
-            problems.append(f"{key!r} must be a {kind.__name__}")
-    if problems:
-        return problems
-    command, env = plan["command"], plan["env"]
-    if not all(isinstance(t, str) for t in command):
-        problems.append("'command' must be a list of strings")
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
-        problems.append("'env' must map strings to strings")
-    if command[: len(LAUNCHER)] != LAUNCHER:
-        problems.append(f"'command' must start with {' '.join(LAUNCHER)}, got {' '.join(command[:2])!r}")
-    if plan["algo"] not in ("grpo", "dpo"):
-        problems.append(f"algo {plan['algo']!r}: expected grpo or dpo")
-    if not problems:
-        try:
-            expected = [f"{k}={v}" for k, v in env.items()] + command
-            if shlex.split(plan["shell"]) != expected:
-                problems.append("'shell' does not match 'env' + 'command' (re-render it: "
-                                f"{render_shell(env, command)[:80]}...)")
-        except ValueError as exc:
-            problems.append(f"'shell' is not valid shell quoting: {exc}")
-    return problems
-
-
 def _flag(message: str) -> str:
     return message.split(":", 1)[0].replace("argument ", "") if message.startswith("argument ") else ""
 
 
-def validate_plan(plan: dict) -> list[str]:
-    """Problems with `plan`, each naming the argument at fault; an empty list means ms-swift accepts it."""
-    problems = _check_structure(plan)
-    problems += [f"{where} looks like a credential: plans never hold secrets" for where in find_secrets(plan)]
-    if any(p.startswith(("missing key", "'command'")) for p in problems):
-        return problems
-    argv = plan["command"][len(LAUNCHER):]
+def validate_plan(plan: LaunchPlan) -> list[str]:
+    """Problems with `plan`, each naming the argument at fault; an empty list means ms-swift accepts it.
+    (The plan's shape, and that its command and shell are its args', `LaunchPlan` itself guarantees.)"""
+    problems = [f"{where} looks like a credential: plans never hold secrets" for where in find_secrets(plan)]
+    argv = plan.command[len(LAUNCHER):]
     parser = swift_parser()
     try:
         ns, unknown = parser.parse_known_args(argv)
@@ -102,8 +69,8 @@ def validate_plan(plan: dict) -> list[str]:
             problems.append(f"{token}: not an argument of swift rlhf (ms-swift {_swift_version()})")
         else:
             problems.append(f"{token!r}: a value without a flag")
-    if ns.rlhf_type != plan["algo"]:
-        problems.append(f"--rlhf_type {ns.rlhf_type} does not match the plan's algo {plan['algo']}")
+    if ns.rlhf_type != plan.algo:
+        problems.append(f"--rlhf_type {ns.rlhf_type} does not match the plan's algo {plan.algo}")
     problems += _check_deepspeed(ns)
     problems += _check_rewards(ns)
     problems += _check_batches(ns, plan)
@@ -159,13 +126,13 @@ def _check_rewards(ns) -> list[str]:
     return problems
 
 
-def _check_batches(ns, plan: dict) -> list[str]:
+def _check_batches(ns, plan: LaunchPlan) -> list[str]:
     """GRPO's generation batch must split into whole groups of num_generations (ms-swift checks it late)."""
     if ns.rlhf_type != "grpo":
         return []
     if ns.num_generations < 2:
         return [f"--num_generations: GRPO needs at least 2 completions per prompt, got {ns.num_generations}"]
-    env = plan.get("env", {})
+    env = plan.env
     try:
         world = int(env.get("NPROC_PER_NODE", 1)) * int(env.get("NNODES", 1))
     except ValueError:

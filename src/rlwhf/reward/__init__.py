@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rlwhf.preset import HONESTY_ORM
 from rlwhf.reward.rubric import Judge, Judgement, grade, judge
 
 __all__ = ["Judge", "Judgement", "judge", "grade", "HonestyReward", "plugin_path", "REWARD_NAME"]
 
-REWARD_NAME = "rlwhf_honesty"
+REWARD_NAME = HONESTY_ORM
 
 
 def plugin_path() -> str:

@@ -37,6 +37,9 @@ from typing import Any, Sequence
 
 from rlwhf.errors import RlwhfError
 
+if typing.TYPE_CHECKING:
+    from rlwhf.preset import Preset
+
 SOURCES = ("judge", "hybrid", "teacher")
 FALLBACKS = ("stop", "judge")
 RESPONSE_FORMATS = ("auto", "json_schema", "none")
@@ -213,22 +216,17 @@ class TeacherOptions:
                  "price_per_million_tokens": self.teacher_price_per_million_tokens}
         return {k: v for k, v in given.items() if v is not None}
 
-    def teacher_config(self, preset: dict | None = None, base: TeacherRewardConfig | None = None
+    def teacher_config(self, preset: "Preset | None" = None, base: TeacherRewardConfig | None = None
                        ) -> TeacherRewardConfig | None:
-        """The reward config these flags ask for, over `base` (a plan's) or the preset's `reward` section;
-        None when neither the flags nor the preset name a source."""
-        section = dict((preset or {}).get("reward") or {})
-        teacher = dict(section.get("teacher") or {})
-        unknown = sorted(set(teacher) - _CONFIG_FIELDS - {"source"})
-        if unknown:
-            raise RlwhfError(f"preset reward.teacher: unknown key(s) {', '.join(unknown)} (known: "
-                             f"{', '.join(sorted(_CONFIG_FIELDS - {'source'}))})")
+        """The reward config these flags ask for, over `base` (a plan's) or the preset's `reward` section
+        (a `rlwhf.preset.Preset`); None when neither the flags nor the preset name a source."""
+        source = preset.reward.source if preset is not None else None
         given = self.teacher_overrides()
         if base is not None:
             values = dataclasses.asdict(base)
-        elif given.get("source") or section.get("source"):
-            values = {k: v for k, v in teacher.items() if v is not None}
-            values["source"] = section.get("source") or "judge"
+        elif given.get("source") or source:
+            values = preset.reward.teacher.given() if preset is not None else {}
+            values["source"] = source or "judge"
         else:
             return None
         values.update(given)
@@ -237,9 +235,6 @@ class TeacherOptions:
 
         check(cfg)
         return cfg
-
-
-_CONFIG_FIELDS = {f.name for f in dataclasses.fields(TeacherRewardConfig)}
 
 
 # ---------------------------------------------------------------- what hybrid trusts the judge with

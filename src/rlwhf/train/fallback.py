@@ -6,8 +6,9 @@ records it in the plan's `fallback` list, so a retried run says exactly how it d
 `rlwhf train` applies one step per out-of-memory failure (`next_step`, which also states the flags that
 changed) and retries from the last complete checkpoint.
 
->>> plan = {"algo": "grpo", "profile": "cpu", "device": "cpu", "env": {}, "fallback": [],
-...         "args": {"per_device_train_batch_size": 8, "gradient_accumulation_steps": 1}}
+>>> from rlwhf.plan.launch_plan import LaunchPlan
+>>> plan = LaunchPlan(algo="grpo", profile="cpu", device="cpu", args={"model": "m", "dataset": "d.jsonl",
+...                   "output_dir": "out", "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1})
 >>> new, change = degrade(plan)
 >>> change
 'halve_batch: per_device_train_batch_size 8 -> 4, gradient_accumulation_steps 1 -> 2 (effective batch 8 kept)'
@@ -15,28 +16,22 @@ changed) and retries from the last complete checkpoint.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from rlwhf.config import configs_dir, load_preset
+from rlwhf.config import configs_dir
 from rlwhf.errors import RlwhfError
-from rlwhf.plan.build import update_args
-from rlwhf.train.bundle import plan_changes, sync_command
+from rlwhf.plan.launch_plan import LaunchPlan
+from rlwhf.preset import load_preset
 
 log = logging.getLogger("rlwhf.train")
 
 
 def fallback_path() -> Path:
     return configs_dir() / "training" / "hardware_fallback.json"
-
-
-def _world(plan: dict) -> int:
-    env = plan.get("env", {})
-    return int(env.get("NPROC_PER_NODE", 1)) * int(env.get("NNODES", 1))
 
 
 def _largest_divisor_at_most(n: int, limit: int, floor: int = 1) -> int | None:
@@ -46,9 +41,9 @@ def _largest_divisor_at_most(n: int, limit: int, floor: int = 1) -> int | None:
     return None
 
 
-def halve_batch(plan: dict, params: dict):
+def halve_batch(plan: LaunchPlan, params: dict):
     """Halve the per-device batch, multiply gradient accumulation to match: the effective batch holds."""
-    args = plan["args"]
+    args = plan.args
     bs = int(args.get("per_device_train_batch_size", 1))
     accum = int(args.get("gradient_accumulation_steps") or 1)
     floor = int(params.get("min_batch_size", 1))
@@ -56,96 +51,93 @@ def halve_batch(plan: dict, params: dict):
     if new_bs is None:
         return None
     factor = bs // new_bs
-    new = update_args(plan, {"per_device_train_batch_size": new_bs, "gradient_accumulation_steps": accum * factor})
+    new = plan.with_args(per_device_train_batch_size=new_bs, gradient_accumulation_steps=accum * factor)
     return new, (f"per_device_train_batch_size {bs} -> {new_bs}, gradient_accumulation_steps {accum} -> "
                  f"{accum * factor} (effective batch {bs * accum} kept)")
 
 
-def gradient_checkpointing(plan: dict, params: dict):
+def gradient_checkpointing(plan: LaunchPlan, params: dict):
     """Turn on activation recomputation (ms-swift's default is on: only an explicit `false` is changed)."""
-    if plan["args"].get("gradient_checkpointing", True):
+    if plan.args.get("gradient_checkpointing", True):
         return None
-    return update_args(plan, params.get("args") or {"gradient_checkpointing": True}), "gradient_checkpointing on"
+    return plan.with_args(params.get("args") or {"gradient_checkpointing": True}), "gradient_checkpointing on"
 
 
-def fewer_generations(plan: dict, params: dict):
+def fewer_generations(plan: LaunchPlan, params: dict):
     """GRPO: halve completions per prompt (down to the minimum), keeping the prompts per step."""
-    args = plan["args"]
-    if plan.get("algo") != "grpo":
+    args = plan.args
+    if plan.algo != "grpo":
         return None
     ng = int(args.get("num_generations", 8))
     floor = int(params.get("min_generations", 2))
     bs = int(args.get("per_device_train_batch_size", 1))
     accum = int(args.get("gradient_accumulation_steps") or 1)
-    generation = bs * accum * _world(plan)
+    generation = bs * accum * plan.world_size
     new_ng = _largest_divisor_at_most(generation, ng // 2, floor) if ng > floor else None
     if new_ng is None:
         return None
     changes: dict = {"num_generations": new_ng}
     ratio = ng // new_ng if ng % new_ng == 0 else 1
     # Fewer completions in flight only saves memory if the batch shrinks with them.
-    if ratio > 1 and bs % ratio == 0 and (bs // ratio * accum * _world(plan)) % new_ng == 0:
+    if ratio > 1 and bs % ratio == 0 and (bs // ratio * accum * plan.world_size) % new_ng == 0:
         changes["per_device_train_batch_size"] = bs // ratio
         what = f", per_device_train_batch_size {bs} -> {bs // ratio} (same prompts per step)"
-    elif ratio > 1 and accum % ratio == 0 and (bs * accum // ratio * _world(plan)) % new_ng == 0:
+    elif ratio > 1 and accum % ratio == 0 and (bs * accum // ratio * plan.world_size) % new_ng == 0:
         changes["gradient_accumulation_steps"] = accum // ratio
         what = f", gradient_accumulation_steps {accum} -> {accum // ratio} (same prompts per step)"
     else:
         what = " (more prompts per step)"
-    return update_args(plan, changes), f"num_generations {ng} -> {new_ng}{what}"
+    return plan.with_args(changes), f"num_generations {ng} -> {new_ng}{what}"
 
 
-def shorter_completions(plan: dict, params: dict):
+def shorter_completions(plan: LaunchPlan, params: dict):
     """GRPO: scale max_completion_length down, not below the minimum."""
-    if plan.get("algo") != "grpo":
+    if plan.algo != "grpo":
         return None
-    length = int(plan["args"].get("max_completion_length", 512))
+    length = int(plan.args.get("max_completion_length", 512))
     floor = int(params.get("min_completion_length", 16))
     new_length = max(floor, int(length * float(params.get("factor", 0.5))))
     if new_length >= length:
         return None
-    return update_args(plan, {"max_completion_length": new_length}), f"max_completion_length {length} -> {new_length}"
+    return plan.with_args(max_completion_length=new_length), f"max_completion_length {length} -> {new_length}"
 
 
-def lora(plan: dict, params: dict):
+def lora(plan: LaunchPlan, params: dict):
     """Train LoRA adapters instead of every weight (ms-swift's default tuner is already lora)."""
-    if plan["args"].get("tuner_type", "lora") != "full":
+    if plan.args.get("tuner_type", "lora") != "full":
         return None
     changes = params.get("args") or {"tuner_type": "lora"}
-    return update_args(plan, changes), "tuner_type full -> lora (" + _describe(changes, skip="tuner_type") + ")"
+    return plan.with_args(changes), "tuner_type full -> lora (" + _describe(changes, skip="tuner_type") + ")"
 
 
-def qlora(plan: dict, params: dict):
+def qlora(plan: LaunchPlan, params: dict):
     """4-bit base weights under LoRA: only where bitsandbytes runs (CUDA)."""
-    if plan.get("device") not in params.get("devices", ["cuda"]):
+    if plan.device not in params.get("devices", ["cuda"]):
         return None
-    if any(plan["args"].get(k, "lora" if k == "tuner_type" else None) != v
+    if any(plan.args.get(k, "lora" if k == "tuner_type" else None) != v
            for k, v in (params.get("requires_args") or {}).items()):
         return None
-    if plan["args"].get("quant_bits"):
+    if plan.args.get("quant_bits"):
         return None
     changes = params.get("args") or {}
-    return update_args(plan, changes), "QLoRA: " + _describe(changes)
+    return plan.with_args(changes), "QLoRA: " + _describe(changes)
 
 
-def cpu(plan: dict, params: dict):
+def cpu(plan: LaunchPlan, params: dict):
     """Last resort: one process with the CPU profile."""
     target = params.get("profile", "cpu")
-    if plan.get("profile") == target and _world(plan) == 1:
+    if plan.profile == target and plan.world_size == 1:
         return None
     # The preset the plan was built from (`rlwhf plan --preset`), not the default one.
-    profile = (load_preset(plan.get("preset")).get("profiles") or {}).get(target)
-    if not isinstance(profile, dict):
-        raise RlwhfError(f"preset {plan.get('preset') or '(default)'}: no profile {target!r} for the "
-                         "cascade's last step")
-    changes = {key: None for key in params.get("drop_args", [])}
-    changes.update(profile.get("args") or {})
-    env = {key: None for key in params.get("drop_env", [])}
-    env.update(profile.get("env") or {})
-    new = update_args(plan, changes, env)
-    before = plan.get("profile")
-    new.update({"profile": target, "node_profile": target, "device": profile.get("device", "cpu"), "world_size": 1})
-    return new, f"profile {before} -> {target}, one process (" + _describe(profile.get("args") or {}) + ")"
+    profile = load_preset(plan.preset).profiles.get(target)
+    if profile is None:
+        raise RlwhfError(f"preset {plan.preset or '(default)'}: no profile {target!r} for the cascade's last step")
+    changes: dict[str, Any] = {key: None for key in params.get("drop_args", [])}
+    changes.update(profile.args)
+    env: dict[str, Any] = {key: None for key in params.get("drop_env", [])}
+    env.update(profile.env)
+    new = plan.with_args(changes, env=env).replace(profile=target, node_profile=target, device=profile.device)
+    return new, f"profile {plan.profile} -> {target}, one process (" + _describe(profile.args) + ")"
 
 
 def _describe(changes: dict, skip: str = "") -> str:
@@ -168,22 +160,26 @@ class FallbackStep:
     """One degrade step: `step(plan)` -> (new plan with the change recorded in `fallback`, description) | None.
 
     A named step runs `STEP_FUNCTIONS[name]` with the JSON's `params`; `fn` is a custom step (a library
-    caller's `train(cfg, cascade=[...])`) returning a plan, a (plan, description) pair or None.
+    caller's `train(cfg, cascade=[...])`) taking a LaunchPlan and returning a new one (`plan.with_args(...)`),
+    a (plan, description) pair or None.
     """
 
     name: str
     params: dict = field(default_factory=dict, hash=False, compare=False)
-    fn: Callable[[dict], Any] | None = field(default=None, hash=False, compare=False)
+    fn: Callable[[LaunchPlan], Any] | None = field(default=None, hash=False, compare=False)
 
-    def __call__(self, plan: dict):
+    def __call__(self, plan: LaunchPlan):
         result = self.fn(plan) if self.fn is not None else STEP_FUNCTIONS[self.name](plan, self.params)
-        if isinstance(result, dict):
+        if isinstance(result, LaunchPlan):
             result = (result, "")
         if not isinstance(result, tuple):
             return None
         new, change = result[0], str(result[1])
+        if not isinstance(new, LaunchPlan):
+            raise RlwhfError(f"fallback step {self.name}: returned a {type(new).__name__}, not a LaunchPlan "
+                             "(make the new plan with plan.with_args(...))")
         change = f"{self.name}: {change}" if change else ""
-        new["fallback"] = list(plan.get("fallback") or []) + [{"step": self.name, "change": change or self.name}]
+        new = new.replace(fallback=[*plan.fallback, {"step": self.name, "change": change or self.name}])
         log.debug("fallback %s", change)  # `rlwhf train` logs the step with the flags it changed
         return new, change
 
@@ -222,7 +218,7 @@ def load_cascade(path: str | Path | None = None) -> list[FallbackStep]:
     return cascade
 
 
-def degrade(plan: dict, cascade: list[FallbackStep] | None = None):
+def degrade(plan: LaunchPlan, cascade: list[FallbackStep] | None = None):
     """Apply the first cascade step that changes `plan`: (new plan, description), or None when exhausted."""
     for step in cascade if cascade is not None else load_cascade():
         result = step(plan)
@@ -237,13 +233,13 @@ class Applied:
 
     index: int
     name: str
-    plan: dict
+    plan: LaunchPlan
     changes: list[str]  # computed from the two plans: "--flag: old -> new"
     description: str  # the step's own account, when it gives one
     skipped: list[str]
 
 
-def next_step(plan: dict, steps: list[FallbackStep]) -> Applied | None:
+def next_step(plan: LaunchPlan, steps: list[FallbackStep]) -> Applied | None:
     """The first step that changes `plan`'s flags or env, applied; None when the cascade is exhausted.
 
     Each out-of-memory failure applies the first step that still changes the plan (so "halve the batch"
@@ -254,16 +250,15 @@ def next_step(plan: dict, steps: list[FallbackStep]) -> Applied | None:
     skipped = []
     for index, step in enumerate(steps):
         try:
-            result = step(copy.deepcopy(plan))
+            result = step(plan)
         except (RlwhfError, ValueError) as exc:  # a step that refuses this plan (e.g. QLoRA without CUDA)
             skipped.append(f"{step.name}: {exc}")
             continue
         if result is None:
             skipped.append(f"{step.name}: not applicable")
             continue
-        new_plan, description = result
-        new = sync_command(plan, new_plan)
-        changes = plan_changes(plan, new)
+        new, description = result
+        changes = new.changes_since(plan)
         if changes:
             return Applied(index, step.name, new, changes, description, skipped)
         skipped.append(f"{step.name}: no change for this plan")

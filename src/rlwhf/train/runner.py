@@ -23,8 +23,8 @@ from rlwhf.errors import RlwhfError
 from rlwhf.telemetry.logs import LogFollower, collect_steps, write_steps_csv
 from rlwhf.telemetry.memory import MemoryTrace
 from rlwhf.telemetry.versions import versions
+from rlwhf.plan.launch_plan import LaunchPlan
 from rlwhf.train import fallback as cascade_mod
-from rlwhf.train.bundle import load_plan, max_steps, model_path, output_dir, set_flag
 from rlwhf.train.checkpoints import finalize_model, global_step, latest_complete
 from rlwhf.train.config import TrainConfig
 from rlwhf.train.supervisor import read_tail, run_attempt
@@ -48,23 +48,25 @@ class RunLog:
             print(line, file=sys.stderr, flush=True)
 
 
-def choose_backend(requested: str | None, plan: dict, log) -> str:
+def choose_backend(requested: str | None, plan: LaunchPlan, log) -> str:
     if requested:
         return requested
-    backend = plan.get("backend") or "swift"
-    if backend == "swift" and shutil.which(plan["command"][0]) is None and not Path(plan["command"][0]).is_file():
-        log(f"`{plan['command'][0]}` is not installed (pip install 'rlwhf[swift]'): using the TRL backend")
+    backend = plan.backend or "swift"
+    program = plan.command[0]
+    if backend == "swift" and shutil.which(program) is None and not Path(program).is_file():
+        log(f"`{program}` is not installed (pip install 'rlwhf[swift]'): using the TRL backend")
         return "trl"
     return backend
 
 
-def build_argv(plan: dict, backend: str, run_root: Path, plan_file: Path, resume_from: Path | None) -> list[str]:
+def build_argv(plan: LaunchPlan, backend: str, run_root: Path, plan_file: Path, resume_from: Path | None
+               ) -> list[str]:
     """The attempt's command: the plan's own argv (swift) or the TRL runner over the same plan."""
     if backend == "swift":
-        return set_flag(plan["command"], "resume_from_checkpoint", str(resume_from) if resume_from else None)
+        return plan.with_args(resume_from_checkpoint=str(resume_from) if resume_from else None).command
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     version = len([p for p in run_root.glob("v*-*") if p.is_dir()])
-    argv = [sys.executable, *_torchrun_args(plan.get("env") or {}), "-m", "rlwhf.train.trl_backend",
+    argv = [sys.executable, *_torchrun_args(plan.env), "-m", "rlwhf.train.trl_backend",
             "--plan", str(plan_file), "--run-dir", str(run_root / f"v{version}-{stamp}")]
     return argv + (["--resume-from", str(resume_from)] if resume_from else [])
 
@@ -99,7 +101,7 @@ def train(cfg: TrainConfig, cascade: list | None = None) -> dict:
     from rlwhf.lockfile import dir_lock
 
     check(cfg)
-    with dir_lock(output_dir(load_plan(cfg.plan)), "rlwhf train"):
+    with dir_lock(LaunchPlan.load(cfg.plan).output_dir, "rlwhf train"):
         return _train(cfg, cascade)
 
 
@@ -113,8 +115,8 @@ def _train(cfg: TrainConfig, cascade: list | None = None) -> dict:
     # Setup.
     check(cfg)  # the CLI has run these already; a library caller may not have
     started, t0, cpu0 = time.time(), time.monotonic(), _cpu_seconds()
-    plan = load_plan(cfg.plan)
-    out = output_dir(plan)
+    plan = LaunchPlan.load(cfg.plan)
+    out = plan.output_dir
     tele = out / "telemetry"
     tele.mkdir(parents=True, exist_ok=True)
     log = RunLog(tele / "train.log")
@@ -125,7 +127,7 @@ def _train(cfg: TrainConfig, cascade: list | None = None) -> dict:
         for stale in [tele / "memory.csv", tele / "steps.csv", *tele.glob("attempt-*")]:
             stale.unlink(missing_ok=True)
     attempts: list[dict] = list(prior.get("attempts", []))
-    total_steps = max_steps(plan)
+    total_steps = plan.max_steps
     # A fresh run never mistakes an earlier run's checkpoints or logs in the same folder for its own.
     since = None if cfg.resume else started - 1.0
 
@@ -138,7 +140,7 @@ def _train(cfg: TrainConfig, cascade: list | None = None) -> dict:
             log(f"--resume: continuing from {resume_from} (global step {global_step(resume_from)})")
     # The cascade is loaded at the first out-of-memory failure: a run that fits never needs it.
     steps = None if cascade is None else [cascade_mod.as_step(s) for s in cascade]
-    log(f"plan {cfg.plan}: {plan.get('algo')} via {backend}, output {out}, max_steps {total_steps}, "
+    log(f"plan {cfg.plan}: {plan.algo} via {backend}, output {out}, max_steps {total_steps}, "
         f"max_attempts {cfg.max_attempts}" + (f", RSS cap {cfg.max_rss_gb} GB" if cfg.max_rss_gb else ""))
 
     # matplotlib takes ~0.5 s to import: do it while the trainer starts up, not after it finishes.
@@ -166,9 +168,9 @@ def _train(cfg: TrainConfig, cascade: list | None = None) -> dict:
             # Numbering continues across --resume invocations, also after one that was killed outright.
             number = max([len(attempts), *(_attempt_number(p) for p in tele.glob("attempt-*.plan.json"))]) + 1
             plan_file = tele / f"attempt-{number}.plan.json"
-            plan_file.write_text(json.dumps(current, indent=2) + "\n", encoding="utf-8")
+            current.write(plan_file)
             argv = build_argv(current, backend, out, plan_file, resume_from)
-            env = {**os.environ, **current.get("env", {}), "PYTHONUNBUFFERED": "1"}
+            env = {**os.environ, **current.env, "PYTHONUNBUFFERED": "1"}
             log(f"attempt {number}: starting" + (f", resuming from {resume_from}" if resume_from else ""))
             result = run_attempt(
                 argv, env, tele / f"attempt-{number}.log", trace, follower, on_steps, attempt=number,
@@ -241,7 +243,7 @@ def _train(cfg: TrainConfig, cascade: list | None = None) -> dict:
     if final is None:
         raise RlwhfError(f"training finished but no complete checkpoint was written under {out} "
                          "(set --save_steps / max_steps so at least one checkpoint is saved)", exit_code=1)
-    final_model = finalize_model(final, model_path(plan), log)
+    final_model = finalize_model(final, plan.model, log)
     step = global_step(final)
     if total_steps and step < total_steps:
         log(f"warning: the last checkpoint is at step {step} of {total_steps}")
@@ -258,14 +260,14 @@ def _train(cfg: TrainConfig, cascade: list | None = None) -> dict:
 _TEACHER_DOWN = re.compile(r"TeacherUnavailable: (.+)")
 
 
-def _with_teacher(plan: dict, cfg: TrainConfig, log) -> dict:
+def _with_teacher(plan: LaunchPlan, cfg: TrainConfig, log) -> LaunchPlan:
     """The plan with the teacher flags applied; a teacher-rewarded plan first checks that the teacher
     answers, and stops here (not an hour later) when it does not, unless --teacher-fallback judge."""
     from rlwhf.plan.build import apply_teacher
     from rlwhf.reward.teacher_reward import ENV_PREFIX, TeacherRewardConfig, probe
 
-    env = {k: v for k, v in (plan.get("env") or {}).items() if k.startswith(ENV_PREFIX)}
-    if plan.get("algo") != "grpo" or not (env or cfg.teacher_overrides()):
+    env = {k: v for k, v in plan.env.items() if k.startswith(ENV_PREFIX)}
+    if plan.algo != "grpo" or not (env or cfg.teacher_overrides()):
         return plan
     base = TeacherRewardConfig.from_env(env) if env else None
     teacher = cfg.teacher_config(base=base)
@@ -305,20 +307,20 @@ def _warm_plotting() -> None:
     load_pyplot()
 
 
-def _retry_checkpoint(old: dict, new: dict, out: Path, since: float | None, log) -> Path | None:
+def _retry_checkpoint(old: LaunchPlan, new: LaunchPlan, out: Path, since: float | None, log) -> Path | None:
     ckpt = latest_complete(out, log=log, since=since)
     if ckpt is None:
         log("retrying from the beginning: no complete checkpoint yet")
         return None
     # A checkpoint holds full weights or an adapter: it cannot seed a run of the other kind.
-    if str(old["args"].get("tuner_type", "full")) != str(new["args"].get("tuner_type", "full")):
+    if str(old.args.get("tuner_type", "full")) != str(new.args.get("tuner_type", "full")):
         log(f"retrying from the beginning: {ckpt.name} was written with another --tuner_type")
         return None
     log(f"retrying from {ckpt} (global step {global_step(ckpt)})")
     return ckpt
 
 
-def _write_telemetry(tele: Path, out: Path, plan: dict, final_plan: dict, backend: str, attempts: list[dict],
+def _write_telemetry(tele: Path, out: Path, plan: LaunchPlan, final_plan: LaunchPlan, backend: str, attempts: list[dict],
                      trace: MemoryTrace, wall: float, prior: dict, since: float | None, cpu: dict) -> dict:
     """steps.csv, plots and summary.json from what the run left behind (also after a failure)."""
     from rlwhf.telemetry.memory import read_memory_csv
@@ -329,15 +331,15 @@ def _write_telemetry(tele: Path, out: Path, plan: dict, final_plan: dict, backen
     write_steps_csv(records, tele / "steps.csv")
     rows = [step_row(r) for r in records]
     samples = read_memory_csv(tele / "memory.csv") if (tele / "memory.csv").is_file() else []
-    plot_reward_curve(rows, tele / "reward_curve.png", title=f"{plan.get('algo', '').upper()} reward ({backend})")
+    plot_reward_curve(rows, tele / "reward_curve.png", title=f"{plan.algo.upper()} reward ({backend})")
     plot_memory_trace(samples, tele / "memory_trace.png", title="Training memory (process tree)")
     peak_rss = max([s["rss_mb"] for s in samples], default=0.0)
     gpu = [s["gpu_mb"] for s in samples if s["gpu_mb"] is not None]
     rewards = [r["reward"] for r in rows if r["reward"] is not None]
     summary = {
         "versions": versions(),
-        "plan": plan,
-        "final_plan": final_plan,
+        "plan": plan.to_dict(),
+        "final_plan": final_plan.to_dict(),
         "backend": backend,
         "attempts": attempts,
         "wall_time_s": round(wall, 2),
@@ -362,7 +364,7 @@ def _write_telemetry(tele: Path, out: Path, plan: dict, final_plan: dict, backen
     return summary
 
 
-def _teacher_summary(out: Path, plan: dict, since: float | None, tele: Path) -> dict | None:
+def _teacher_summary(out: Path, plan: LaunchPlan, since: float | None, tele: Path) -> dict | None:
     """The teacher reward's per-call records (every rank, every attempt) summed, and a per-call CSV."""
     import csv
 
@@ -371,7 +373,7 @@ def _teacher_summary(out: Path, plan: dict, since: float | None, tele: Path) -> 
     records = read_records(out, since)
     if not records:
         return None
-    price = (plan.get("env") or {}).get("RLWHF_TEACHER_PRICE_PER_MILLION_TOKENS")
+    price = plan.env.get("RLWHF_TEACHER_PRICE_PER_MILLION_TOKENS")
     summary = summarize(records, price=float(price) if price else None)
     columns = ["step", "source", *COUNT_KEYS, "latency_ms_mean", "latency_ms_p95", "reward_wait_s", "budget_spent"]
     with open(tele / "teacher_steps.csv", "w", newline="", encoding="utf-8") as fh:

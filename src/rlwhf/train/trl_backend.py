@@ -25,6 +25,8 @@ from typing import Any
 
 from rlwhf.config import parse_bool
 from rlwhf.errors import RlwhfError
+from rlwhf.plan.launch_plan import LaunchPlan
+from rlwhf.preset import HONESTY_ORM, TEACHER_ORM
 
 # Flags consumed by this module (not TRL config fields) or meaningless outside ms-swift.
 SWIFT_ONLY = {
@@ -34,8 +36,8 @@ SWIFT_ONLY = {
     "load_from_cache_file", "dataset_shuffle", "streaming", "attn_impl",
 }
 # ms-swift reward names with a TRL counterpart; anything else may be given as "module:function".
-REWARD_FUNCS = {"rlwhf_honesty": "rlwhf.integrations.trl:honesty_reward",
-                "rlwhf_teacher": "rlwhf.integrations.trl:teacher_reward"}
+REWARD_FUNCS = {HONESTY_ORM: "rlwhf.integrations.trl:honesty_reward",
+                TEACHER_ORM: "rlwhf.integrations.trl:teacher_reward"}
 
 
 def coerce(value: Any, tp: Any) -> Any:
@@ -277,18 +279,16 @@ def _step_logger(run_dir: Path, max_steps: int):
     return JsonlLogger()
 
 
-def run_trl(plan: dict, run_dir: str | Path, resume_from: str | None = None) -> str:
+def run_trl(plan: LaunchPlan, run_dir: str | Path, resume_from: str | None = None) -> str:
     """Train the plan with TRL in this process; returns the last checkpoint's path."""
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rlwhf.train.bundle import max_steps, model_path
-
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    args = dict(plan["args"])
-    algo = plan.get("algo") or args.get("rlhf_type", "grpo")
+    args = dict(plan.args)
+    algo = plan.algo
     load_plugins(_as_list(args.get("external_plugins")))
 
     # Setup: config, model, tokenizer, data.
@@ -312,25 +312,25 @@ def run_trl(plan: dict, run_dir: str | Path, resume_from: str | None = None) -> 
     config = ConfigCls(**kwargs)
     (run_dir / "trl_config.json").write_text(config.to_json_string(), encoding="utf-8")
 
-    model_dir = model_path(plan)
+    model_dir = plan.model
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
     peft_config = lora_config(args)
 
-    datasets = [str(d) for d in _as_list(args.get("dataset") or plan.get("dataset"))]
+    datasets = [str(d) for d in _as_list(args.get("dataset"))]
     rows = grpo_rows(datasets) if algo == "grpo" else dpo_rows(datasets)
     if not rows:
         raise RlwhfError(f"{', '.join(datasets)}: no training rows")
     train_dataset = Dataset.from_list(rows)
 
     trainer_kwargs = dict(model=model, args=config, train_dataset=train_dataset, processing_class=tokenizer,
-                          peft_config=peft_config, callbacks=[_step_logger(run_dir, max_steps(plan) or 0)])
+                          peft_config=peft_config, callbacks=[_step_logger(run_dir, plan.max_steps or 0)])
     if algo == "grpo":
         # the teacher reward's per-step counters land beside logging.jsonl, where `rlwhf train` reads them
         os.environ.setdefault("RLWHF_TEACHER_TELEMETRY_DIR", str(run_dir))
-        names = _as_list(args.get("reward_funcs")) or ["rlwhf_honesty"]
+        names = _as_list(args.get("reward_funcs")) or [HONESTY_ORM]
         trainer_kwargs["reward_funcs"] = [resolve_reward(str(n)) for n in names]
     from rlwhf.integrations.trl import restore_transformers_callbacks
 
@@ -356,9 +356,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", required=True, help="folder for checkpoints and logging.jsonl")
     parser.add_argument("--resume-from", default=None, help="checkpoint to resume from")
     ns = parser.parse_args(argv)
-    plan = json.loads(Path(ns.plan).read_text(encoding="utf-8"))
     try:
-        run_trl(plan, ns.run_dir, ns.resume_from)
+        run_trl(LaunchPlan.load(ns.plan), ns.run_dir, ns.resume_from)
     except RlwhfError as exc:
         print(f"rlwhf: error: {exc}", file=sys.stderr)
         return exc.exit_code
