@@ -3,20 +3,18 @@ configuration as RLWHF_TEACHER_* variables (the key's NAME only) and still passe
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from rlwhf.cli.main import main
-from rlwhf.plan.build import apply_teacher, find_secrets
+from rlwhf.plan import LaunchPlan, apply_teacher, find_secrets
 from rlwhf.reward.teacher_reward import TeacherRewardConfig
 
 
-def plan_for(local_model, tmp_path, *flags) -> dict:
+def plan_for(local_model, tmp_path, *flags) -> LaunchPlan:
     out = tmp_path / "plan.json"
     assert main(["plan", "--algo", "grpo", "--profile", "cpu", "--model", str(local_model), "--dataset", "d.jsonl",
                  "--output", str(out), *flags]) == 0
-    return json.loads(out.read_text())
+    return LaunchPlan.load(out)
 
 
 def test_teacher_plan_carries_the_config_and_validates(local_model, tmp_path, monkeypatch, capsys):
@@ -24,12 +22,12 @@ def test_teacher_plan_carries_the_config_and_validates(local_model, tmp_path, mo
     plan = plan_for(local_model, tmp_path, "--reward", "hybrid", "--teacher-base-url", "https://api.x.ai/v1",
                     "--teacher-model", "grok-4", "--api-key-env", "XAI_API_KEY", "--teacher-max-requests", "5000",
                     "--teacher-fallback", "judge")
-    assert plan["args"]["reward_funcs"] == ["rlwhf_teacher"]
-    env = plan["env"]
+    assert plan.args["reward_funcs"] == ["rlwhf_teacher"]
+    env = plan.env
     assert env["RLWHF_TEACHER_SOURCE"] == "hybrid" and env["RLWHF_TEACHER_MODEL"] == "grok-4"
     assert env["RLWHF_TEACHER_API_KEY_ENV"] == "XAI_API_KEY" and env["RLWHF_TEACHER_MAX_REQUESTS"] == "5000"
     assert env["RLWHF_TEACHER_FALLBACK"] == "judge" and env["RLWHF_TEACHER_CONCURRENCY"] == "64"  # preset
-    assert "xai-SECRET" not in json.dumps(plan) and find_secrets(plan) == []
+    assert "xai-SECRET" not in (tmp_path / "plan.json").read_text() and find_secrets(plan) == []
     assert TeacherRewardConfig.from_env(env).base_url == "https://api.x.ai/v1"
     assert main(["plan", "--validate", str(tmp_path / "plan.json")]) == 0
     assert "valid" in capsys.readouterr().out
@@ -38,8 +36,8 @@ def test_teacher_plan_carries_the_config_and_validates(local_model, tmp_path, mo
 def test_judge_is_the_default_and_needs_no_network(local_model, tmp_path):
     for flags in ([], ["--reward", "judge"]):
         plan = plan_for(local_model, tmp_path, *flags)
-        assert plan["args"]["reward_funcs"] == ["rlwhf_honesty"]
-        assert not [k for k in plan["env"] if k.startswith("RLWHF_TEACHER_")]
+        assert plan.args["reward_funcs"] == ["rlwhf_honesty"]
+        assert not [k for k in plan.env if k.startswith("RLWHF_TEACHER_")]
 
 
 def test_bad_teacher_flags_are_usage_errors(local_model, tmp_path, capsys):
@@ -55,11 +53,11 @@ def test_bad_teacher_flags_are_usage_errors(local_model, tmp_path, capsys):
 def test_apply_teacher_switches_both_ways(local_model, tmp_path):
     plan = plan_for(local_model, tmp_path)
     on = apply_teacher(plan, TeacherRewardConfig(source="teacher", base_url="http://127.0.0.1:1/v1", model="m"))
-    assert on["args"]["reward_funcs"] == ["rlwhf_teacher"] and on["env"]["RLWHF_TEACHER_SOURCE"] == "teacher"
-    assert "--reward_funcs rlwhf_teacher" in on["shell"] and "RLWHF_TEACHER_MODEL=m" in on["shell"]
+    assert on.args["reward_funcs"] == ["rlwhf_teacher"] and on.env["RLWHF_TEACHER_SOURCE"] == "teacher"
+    assert "--reward_funcs rlwhf_teacher" in on.shell and "RLWHF_TEACHER_MODEL=m" in on.shell
     off = apply_teacher(on, TeacherRewardConfig())
-    assert off["args"]["reward_funcs"] == ["rlwhf_honesty"]
-    assert not [k for k in off["env"] if k.startswith("RLWHF_TEACHER_")]
+    assert off.args["reward_funcs"] == ["rlwhf_honesty"]
+    assert not [k for k in off.env if k.startswith("RLWHF_TEACHER_")]
 
 
 @pytest.mark.parametrize("source", ["teacher", "hybrid"])

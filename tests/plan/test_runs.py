@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rlwhf.plan import PlanConfig, build_plan, validate_plan
+from rlwhf.plan import LaunchPlan, PlanConfig, build_plan, validate_plan
 
 pytest.importorskip("swift", reason="ms-swift is part of requirements.txt")
 
@@ -33,9 +33,9 @@ def logged_steps(output_dir: str) -> list[dict]:
     return [r for r in rows if "reward" in r]
 
 
-def run_argv_env(plan: dict, log: Path, timeout: int = 240) -> subprocess.Popen:
+def run_argv_env(plan: LaunchPlan, log: Path, timeout: int = 240) -> subprocess.Popen:
     """Start the plan the way `rlwhf train` does: its argv with its env over the current one."""
-    return subprocess.Popen(plan["command"], env={**os.environ, **plan["env"]}, stdout=log.open("w"),
+    return subprocess.Popen(plan.command, env={**os.environ, **plan.env}, stdout=log.open("w"),
                             stderr=subprocess.STDOUT)
 
 
@@ -49,16 +49,16 @@ def test_cpu_grpo_plan_shell_line_trains_and_logs_the_honesty_reward(tiny_model_
     artifact = tmp_path / "reward" / "honesty_reward_model.json"
     plan = build_plan(PlanConfig(model=str(tiny_model_dir), dataset=str(DATA), profile="cpu",
                                  reward_artifact=str(artifact), output_dir=str(tmp_path / "run"), overrides=TINY))
-    assert plan["env"]["RLWHF_REWARD_ARTIFACT"] == str(artifact)
+    assert plan.env["RLWHF_REWARD_ARTIFACT"] == str(artifact)
     assert validate_plan(plan) == []
-    done = subprocess.run(["bash", "-c", plan["shell"]], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(["bash", "-c", plan.shell], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    steps = logged_steps(plan["output_dir"])
+    steps = logged_steps(plan.output_dir)
     assert len(steps) == 2
     honesty = [k for k in steps[0] if k.startswith("rewards/") and k.endswith("/mean")]
     assert honesty and "Honesty" in honesty[0], steps[0].keys()  # the rlwhf_honesty ORM scored the completions
     assert all(-2.0 <= r["reward"] <= 2.0 for r in steps)
-    assert list(Path(plan["output_dir"]).glob("v*/checkpoint-2/trainer_state.json"))
+    assert list(Path(plan.output_dir).glob("v*/checkpoint-2/trainer_state.json"))
 
 
 @pytest.mark.slow
@@ -67,13 +67,13 @@ def test_two_cpu_processes_with_gloo(tiny_model_dir, tmp_path):
     plan = build_plan(PlanConfig(model=str(tiny_model_dir), dataset=str(DATA), profile="cpu", nproc_per_node=2,
                                  master_port=free_port(), output_dir=str(tmp_path / "run"),
                                  overrides=TINY + ["per_device_train_batch_size=2"]))
-    assert plan["env"]["NPROC_PER_NODE"] == "2" and "--use_cpu" in plan["command"]
+    assert plan.env["NPROC_PER_NODE"] == "2" and "--use_cpu" in plan.command
     assert validate_plan(plan) == []
     log = tmp_path / "run.log"
     proc = run_argv_env(plan, log)
     assert proc.wait(timeout=300) == 0, log.read_text()[-3000:]
     assert "torch.distributed.run" in log.read_text()  # ms-swift started itself under torchrun
-    assert len(logged_steps(plan["output_dir"])) == 2
+    assert len(logged_steps(plan.output_dir)) == 2
 
 
 def doc_block(name: str) -> str:
@@ -97,11 +97,11 @@ def test_multi_node_plan_for_two_nodes_on_localhost_as_documented(tiny_model_dir
     logs = "\n".join((tmp_path / "workspace" / f"node{r}.log").read_text()[-2000:] for r in (0, 1)
                      if (tmp_path / "workspace" / f"node{r}.log").exists())
     assert proc.returncode == 0, out[-2000:] + logs
-    plans = [json.loads((tmp_path / "workspace" / "plans" / f"node{r}.json").read_text()) for r in (0, 1)]
-    assert plans[0]["command"] == plans[1]["command"]  # the same plan on every node but NODE_RANK
-    assert [p["env"]["NODE_RANK"] for p in plans] == ["0", "1"]
-    assert {k: v for k, v in plans[0]["env"].items() if k != "NODE_RANK"} == \
-        {k: v for k, v in plans[1]["env"].items() if k != "NODE_RANK"}
+    plans = [LaunchPlan.load(tmp_path / "workspace" / "plans" / f"node{r}.json") for r in (0, 1)]
+    assert plans[0].command == plans[1].command  # the same plan on every node but NODE_RANK
+    assert [p.env["NODE_RANK"] for p in plans] == ["0", "1"]
+    assert {k: v for k, v in plans[0].env.items() if k != "NODE_RANK"} == \
+        {k: v for k, v in plans[1].env.items() if k != "NODE_RANK"}
     node1 = (tmp_path / "workspace" / "node1.log").read_text()
     assert "--nnodes 2" in node1 and "--node_rank 1" in node1  # ms-swift ran itself under torchrun
-    assert len(logged_steps(plans[0]["output_dir"])) == 2
+    assert len(logged_steps(plans[0].output_dir)) == 2

@@ -17,6 +17,7 @@ import pytest
 import rlwhf.plan.swift_env as swift_env
 from rlwhf.errors import RlwhfError
 from rlwhf.hardware.standby import standby_status
+from rlwhf.plan import LaunchPlan
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "assets" / "plan_grpo_rows.jsonl"
@@ -96,16 +97,16 @@ def test_standby_runner_writes_plan_and_telemetry_and_says_why(local_model, tmp_
                            "--model", str(local_model), "--dataset", str(DATA)], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    plan = json.loads((tmp_path / "workspace" / "plans" / "ms_swift_grpo_launch.json").read_text())
+    plan = LaunchPlan.load(tmp_path / "workspace" / "plans" / "ms_swift_grpo_launch.json")
     report = json.loads((tmp_path / "workspace" / "telemetry" / "unsloth_standby_report.json").read_text())
-    assert plan["algo"] == "grpo" and report["shell"] == plan["shell"]
+    assert plan.algo == "grpo" and report["shell"] == plan.shell
     assert report["memory"]["process_peak_rss_gb"] > 0 and report["memory"]["system"]["total_gb"] > 0
     assert report["hardware"]["cpu"]["cores"] >= 1
     if not report["unsloth_standby"]["available"]:  # this machine: no GPU, no unsloth, no vllm
         assert "Unsloth Standby: unavailable here: " in done.stdout
         for reason in report["unsloth_standby"]["reasons"]:
             assert reason in done.stdout
-        assert "UNSLOTH_VLLM_STANDBY" not in plan["env"]
+        assert "UNSLOTH_VLLM_STANDBY" not in plan.env
 
 
 def test_standby_status_names_each_missing_piece(monkeypatch):
@@ -132,11 +133,13 @@ def test_standby_runner_without_arguments_needs_step_1_first_and_says_so(tmp_pat
 
 
 def test_rlwhf_max_steps_caps_the_preset_and_a_bad_value_is_named(monkeypatch):
-    from rlwhf.config import load_preset
+    from rlwhf.preset import load_preset
 
+    uncapped = load_preset().sha256
     monkeypatch.setenv("RLWHF_MAX_STEPS", "2")
     preset = load_preset()
-    assert preset["grpo"]["max_steps"] == 2 and preset["dpo"]["max_steps"] == 2
+    assert preset.algo("grpo").max_steps == 2 and preset.algo("dpo").max_steps == 2
+    assert preset.sha256 != uncapped  # a cache key of the preset sees the cap
     monkeypatch.setenv("RLWHF_MAX_STEPS", "two")
     with pytest.raises(RlwhfError, match=r"\$RLWHF_MAX_STEPS='two': expected a whole number of steps"):
         load_preset()

@@ -85,7 +85,7 @@ def test_the_validator_catches_what_the_schema_forbids():
 
 def test_honesty_rm_parameters_are_the_reward_config():
     """index.json (older installs) and task.yaml (today's task format) both carry the reward stage's config."""
-    from rlwhf.config import load_preset
+    from rlwhf.preset import load_preset
     from rlwhf.reward.model import TrainConfig
 
     plugin = REPO / "plugins/core/custom_honesty_rm"
@@ -97,26 +97,26 @@ def test_honesty_rm_parameters_are_the_reward_config():
         assert params[f.name]["default"] == f.default, f.name
         assert params[f.name]["type"] == {int: "integer", float: "number"}[hints[f.name]]
         assert task["parameters"][f.name] == f.default
-    assert params["dataset"]["default"] == preset["data"]["raw_logs"]
+    assert params["dataset"]["default"] == preset.data.raw_logs
     assert task["parameters"]["dataset"] == ""  # in a job: the built-in corpus unless a file is given
-    assert params["output_dir"]["default"] == task["parameters"]["output_dir"] == preset["reward"]["artifact_dir"]
+    assert params["output_dir"]["default"] == task["parameters"]["output_dir"] == preset.reward.artifact_dir
     assert {"name", "resources", "setup", "run", "parameters"} <= set(task)
     assert "task.yaml" in json.loads((plugin / "index.json").read_text())["files"]
 
 
 def test_main_builds_into_the_preset_folder(tmp_path):
     """`python3 -m plugins.core.custom_honesty_rm.main` from a checkout: preset paths, relative to the cwd."""
-    from rlwhf.config import load_preset
+    from rlwhf.preset import load_preset
 
     preset = load_preset()
-    logs = tmp_path / preset["data"]["raw_logs"]
+    logs = tmp_path / preset.data.raw_logs
     logs.parent.mkdir(parents=True)
-    logs.write_bytes((REPO / preset["data"]["raw_logs"]).read_bytes())
+    logs.write_bytes((REPO / preset.data.raw_logs).read_bytes())
     env = {"PYTHONPATH": f"{REPO}:{REPO / 'src'}", "PATH": "/usr/bin:/bin"}  # no Transformer Lab job here
     run = subprocess.run([sys.executable, "-m", "plugins.core.custom_honesty_rm.main", "--epochs", "2"],
                          cwd=tmp_path, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    assert (tmp_path / preset["reward"]["artifact"]).is_file()
+    assert (tmp_path / preset.reward.artifact).is_file()
     assert "wrote" in run.stdout
 
     logs.unlink()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -13,19 +12,11 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 FAKE_TRAINER = ASSETS / "train_fake_trainer.py"
 
 
-def write_plan(path: Path, command: list[str], args: dict, env: dict | None = None, algo: str = "grpo",
-               backend: str = "swift") -> Path:
-    """A plan in `rlwhf plan`'s shape (command argv + the same flags as `args`)."""
-    from rlwhf.train.bundle import render_value
+def write_plan(path: Path, args: dict, env: dict | None = None, algo: str = "grpo", backend: str = "swift") -> Path:
+    """A plan file as `rlwhf plan` writes it (LaunchPlan.write: args and env, command and shell rendered)."""
+    from rlwhf.plan import LaunchPlan
 
-    argv = list(command)
-    for key, value in args.items():
-        argv += [f"--{key}", *render_value(value)]
-    plan = {"backend": backend, "algo": algo, "profile": "cpu", "ms_swift_version": None, "args": args,
-            "env": env or {}, "command": argv, "shell": " ".join(argv), "output_dir": args["output_dir"],
-            "model": args.get("model"), "dataset": args.get("dataset"), "fallback": []}
-    path.write_text(json.dumps(plan, indent=2), encoding="utf-8")
-    return path
+    return LaunchPlan(algo=algo, args=args, env=env or {}, backend=backend, profile="cpu").write(path)
 
 
 @pytest.fixture
@@ -52,6 +43,6 @@ def fake_plan(tmp_path, fake_swift):
                 "output_dir": str(tmp_path / "out"), "max_steps": 4, "save_steps": 2,
                 "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1, "num_generations": 4}
         args.update(flags)
-        return write_plan(tmp_path / name, ["swift", "rlhf"], args)
+        return write_plan(tmp_path / name, args)
 
     return make

@@ -12,7 +12,7 @@ import pytest
 
 from rlwhf.errors import RlwhfError
 from rlwhf.train.fallback import CASCADE, STEP_FUNCTIONS, degrade, fallback_path, load_cascade
-from rlwhf.plan import PlanConfig, build_plan
+from rlwhf.plan import LaunchPlan, PlanConfig, build_plan
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "assets" / "plan_grpo_rows.jsonl"
@@ -21,7 +21,7 @@ GPU = {"cuda": {"count": 1, "devices": [{"index": 0, "name": "A10", "memory_gb":
 
 
 @pytest.fixture
-def gpu_plan(tmp_path) -> dict:
+def gpu_plan(tmp_path) -> LaunchPlan:
     model = tmp_path / "policy"
     model.mkdir()
     (model / "rlwhf_model.json").write_text(json.dumps({"model_type": "qwen2", "template": "chatml"}))
@@ -30,8 +30,8 @@ def gpu_plan(tmp_path) -> dict:
                                             "num_generations=8", "max_completion_length=64"]), info=GPU)
 
 
-def effective(plan: dict) -> int:
-    return plan["args"]["per_device_train_batch_size"] * plan["args"]["gradient_accumulation_steps"]
+def effective(plan: LaunchPlan) -> int:
+    return plan.args["per_device_train_batch_size"] * plan.args["gradient_accumulation_steps"]
 
 
 def test_cascade_order_comes_from_the_json():
@@ -49,8 +49,8 @@ def test_walk_the_whole_cascade_step_by_step(gpu_plan):
     seen = []
     while (result := degrade(plan)) is not None:
         new, change = result
-        assert new["fallback"][-1] == {"step": change.split(":")[0], "change": change}
-        assert len(new["fallback"]) == len(plan["fallback"]) + 1
+        assert new.fallback[-1] == {"step": change.split(":")[0], "change": change}
+        assert len(new.fallback) == len(plan.fallback) + 1
         assert validate_plan(new) == [], change
         seen.append((change, new))
         plan = new
@@ -71,50 +71,44 @@ def test_walk_the_whole_cascade_step_by_step(gpu_plan):
     ]
     by_step = {c.split(":")[0]: p for c, p in reversed(seen)}  # first plan after each step
     assert all(effective(p) == 8 for c, p in seen if c.startswith("halve_batch"))
-    assert by_step["gradient_checkpointing"]["args"]["gradient_checkpointing"] is True
+    assert by_step["gradient_checkpointing"].args["gradient_checkpointing"] is True
     final = plan
-    assert final["profile"] == "cpu" and final["device"] == "cpu"
-    assert "--quant_bits" not in final["command"] and "--tuner_type" in final["command"]
-    assert final["args"]["tuner_type"] == "lora" and final["args"]["torch_dtype"] == "float32"
-    assert final["args"]["num_generations"] == 2 and final["args"]["max_completion_length"] == 16
-    assert "--max_completion_length" in final["command"] and "16" in final["command"]
+    assert final.profile == "cpu" and final.device == "cpu"
+    assert "--quant_bits" not in final.command and "--tuner_type" in final.command
+    assert final.args["tuner_type"] == "lora" and final.args["torch_dtype"] == "float32"
+    assert final.args["num_generations"] == 2 and final.args["max_completion_length"] == 16
+    assert "--max_completion_length" in final.command and "16" in final.command
 
 
 def test_halve_batch_keeps_the_effective_batch_for_odd_sizes(gpu_plan):
-    from rlwhf.plan import update_args
-
-    plan = update_args(gpu_plan, {"per_device_train_batch_size": 6, "gradient_accumulation_steps": 2})
+    plan = gpu_plan.with_args({"per_device_train_batch_size": 6, "gradient_accumulation_steps": 2})
     steps = {s.name: s for s in CASCADE}
     plan, change = steps["halve_batch"](plan)
-    assert (plan["args"]["per_device_train_batch_size"], plan["args"]["gradient_accumulation_steps"]) == (3, 4)
+    assert (plan.args["per_device_train_batch_size"], plan.args["gradient_accumulation_steps"]) == (3, 4)
     plan, change = steps["halve_batch"](plan)
-    assert (plan["args"]["per_device_train_batch_size"], plan["args"]["gradient_accumulation_steps"]) == (1, 12)
+    assert (plan.args["per_device_train_batch_size"], plan.args["gradient_accumulation_steps"]) == (1, 12)
     assert steps["halve_batch"](plan) is None  # at the floor: nothing left to halve
 
 
 def test_steps_that_do_not_apply_return_none(gpu_plan):
-    from rlwhf.plan import update_args
-
     steps = {s.name: s for s in CASCADE}
-    dpo = dict(update_args(gpu_plan, {"rlhf_type": "dpo"}), algo="dpo")
+    dpo = gpu_plan.with_args({"rlhf_type": "dpo"}).replace(algo="dpo")
     assert steps["fewer_generations"](dpo) is None and steps["shorter_completions"](dpo) is None
-    assert steps["gradient_checkpointing"](update_args(gpu_plan, {"gradient_checkpointing": None})) is None
-    assert steps["lora"](update_args(gpu_plan, {"tuner_type": "lora"})) is None
-    cpu_lora = dict(update_args(gpu_plan, {"tuner_type": "lora"}), device="cpu")
+    assert steps["gradient_checkpointing"](gpu_plan.with_args({"gradient_checkpointing": None})) is None
+    assert steps["lora"](gpu_plan.with_args({"tuner_type": "lora"})) is None
+    cpu_lora = gpu_plan.with_args({"tuner_type": "lora"}).replace(device="cpu")
     assert steps["qlora"](cpu_lora) is None  # bitsandbytes QLoRA is CUDA only
     assert steps["qlora"](gpu_plan) is None  # needs LoRA first
-    cpu_plan = dict(gpu_plan, profile="cpu", env={})
+    cpu_plan = gpu_plan.replace(profile="cpu", env={})
     assert steps["cpu"](cpu_plan) is None
 
 
 def test_cpu_step_drops_distributed_env(gpu_plan):
-    from rlwhf.plan import update_args
-
-    multi = update_args(gpu_plan, {"deepspeed": "zero3"}, {"NPROC_PER_NODE": "8", "NNODES": "2", "NODE_RANK": "0",
-                                                          "MASTER_ADDR": "h", "MASTER_PORT": "1"})
+    multi = gpu_plan.with_args({"deepspeed": "zero3"}, env={"NPROC_PER_NODE": "8", "NNODES": "2", "NODE_RANK": "0",
+                                                            "MASTER_ADDR": "h", "MASTER_PORT": "1"})
     new, change = {s.name: s for s in CASCADE}["cpu"](multi)
-    assert not {"NPROC_PER_NODE", "NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"} & set(new["env"])
-    assert "deepspeed" not in new["args"] and new["world_size"] == 1
+    assert not {"NPROC_PER_NODE", "NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"} & set(new.env)
+    assert "deepspeed" not in new.args and new.world_size == 1
 
 
 def test_bad_cascade_file_is_named(tmp_path):
@@ -128,8 +122,7 @@ def test_bad_cascade_file_is_named(tmp_path):
 
 
 def test_seed_shim_applies_the_next_step(gpu_plan, tmp_path):
-    path = tmp_path / "plan.json"
-    path.write_text(json.dumps(gpu_plan))
+    path = gpu_plan.write(tmp_path / "plan.json")
     out = tmp_path / "plan.degraded.json"
     done = subprocess.run([sys.executable, str(REPO / "plugins" / "core" / "hardware_fallback_cascade.py"),
                            str(path), "--output", str(out)], capture_output=True, text=True, timeout=120)
@@ -144,9 +137,9 @@ def test_seed_shim_applies_the_next_step(gpu_plan, tmp_path):
 def test_cpu_step_uses_the_preset_the_plan_was_built_from(tmp_path):
     import yaml
 
-    from rlwhf.config import load_preset
+    from rlwhf.preset import load_preset
 
-    preset = load_preset()
+    preset = load_preset().to_dict()
     preset["profiles"]["cpu"]["args"] = {**preset["profiles"]["cpu"].get("args", {}), "torch_dtype": "bfloat16",
                                          "dataloader_num_workers": 3}
     path = tmp_path / "my_preset.yaml"
@@ -156,10 +149,10 @@ def test_cpu_step_uses_the_preset_the_plan_was_built_from(tmp_path):
     (model / "rlwhf_model.json").write_text(json.dumps({"model_type": "qwen2", "template": "chatml"}))
     plan = build_plan(PlanConfig(model=str(model), dataset=str(DATA), profile="single_gpu", preset=str(path)),
                       info=GPU)
-    assert plan["preset"] == str(path.resolve())
+    assert plan.preset == str(path.resolve())
     new, change = {s.name: s for s in CASCADE}["cpu"](plan)
-    assert new["args"]["dataloader_num_workers"] == 3 and new["args"]["torch_dtype"] == "bfloat16", change
+    assert new.args["dataloader_num_workers"] == 3 and new.args["torch_dtype"] == "bfloat16", change
     default = build_plan(PlanConfig(model=str(model), dataset=str(DATA), profile="single_gpu"), info=GPU)
-    assert default["preset"] is None
+    assert default.preset is None
     new, _ = {s.name: s for s in CASCADE}["cpu"](default)
-    assert new["args"]["torch_dtype"] == "float32" and new["args"].get("dataloader_num_workers") != 3
+    assert new.args["torch_dtype"] == "float32" and new.args.get("dataloader_num_workers") != 3

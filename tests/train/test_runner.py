@@ -100,16 +100,19 @@ def test_cli_prints_the_result_and_maps_errors_to_exit_codes(fake_plan, capsys):
 
 
 def test_the_trl_backend_runs_multi_process_plans_under_torchrun(tmp_path):
+    from rlwhf.plan import LaunchPlan
     from rlwhf.train.runner import build_argv
 
-    plan = {"command": ["swift", "rlhf"], "env": {"NPROC_PER_NODE": "2", "NNODES": "2", "NODE_RANK": "1",
-                                                   "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"}}
+    args = {"model": "m", "dataset": "d", "output_dir": "o"}
+    plan = LaunchPlan(algo="grpo", args=args, env={"NPROC_PER_NODE": "2", "NNODES": "2", "NODE_RANK": "1",
+                                                    "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"})
     argv = build_argv(plan, "trl", tmp_path, tmp_path / "p.json", tmp_path / "ck")
     assert argv[1:13] == ["-m", "torch.distributed.run", "--nproc_per_node", "2", "--nnodes", "2", "--node_rank",
                           "1", "--master_addr", "10.0.0.1", "--master_port", "29500"]
     assert argv[13:15] == ["-m", "rlwhf.train.trl_backend"] and argv[-2:] == ["--resume-from", str(tmp_path / "ck")]
-    single = build_argv({"command": ["swift"], "env": {}}, "trl", tmp_path, tmp_path / "p.json", None)
+    single = build_argv(LaunchPlan(algo="grpo", args=args), "trl", tmp_path, tmp_path / "p.json", None)
     assert single[1:3] == ["-m", "rlwhf.train.trl_backend"] and "--resume-from" not in single
-    swift = build_argv({"command": ["swift", "rlhf", "--max_steps", "4"], "env": {}}, "swift", tmp_path,
+    swift = build_argv(LaunchPlan(algo="grpo", args={**args, "max_steps": 4}), "swift", tmp_path,
                        tmp_path / "p.json", tmp_path / "ck")
-    assert swift == ["swift", "rlhf", "--max_steps", "4", "--resume_from_checkpoint", str(tmp_path / "ck")]
+    assert swift == ["swift", "rlhf", "--model", "m", "--dataset", "d", "--output_dir", "o", "--max_steps", "4",
+                     "--resume_from_checkpoint", str(tmp_path / "ck")]

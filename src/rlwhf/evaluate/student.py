@@ -32,11 +32,13 @@ class Sample:
 
 
 class ServedStudent:
-    """Answers prompts through `POST {base_url}/chat/completions` with at most `concurrency` in flight."""
+    """Answers prompts through `POST {base_url}/chat/completions` with at most `concurrency` in flight.
 
-    def __init__(self, base_url: str, model: str, api_key_env: str | None = None, concurrency: int = 8,
-                 timeout: float = 60.0, max_retries: int = 5, backoff_base: float = 1.0, backoff_max: float = 30.0,
-                 temperature: float = 0.0, max_tokens: int = 32, n: int = 1, seed: int | None = None,
+    The request settings have no defaults here: EvaluateConfig holds them (`from_config`)."""
+
+    def __init__(self, base_url: str, model: str, api_key_env: str | None = None, *, concurrency: int,
+                 timeout: float, max_retries: int, backoff_base: float, backoff_max: float,
+                 temperature: float, max_tokens: int, n: int, seed: int | None = None,
                  system_prompt: str | None = None, top_p: float | None = None):
         self.client = ChatClient(base_url, model, api_key_env, concurrency=concurrency, timeout=timeout,
                                  max_retries=max_retries, backoff_base=backoff_base, backoff_max=backoff_max,
