@@ -123,13 +123,13 @@ def test_kill_9_then_resume_reaches_the_step_count_and_regrades_nothing(tiny_mod
 
 
 def test_teacher_down_from_the_start_stops_before_training(tiny_model_dir, tmp_path, capsys):
-    from rlwhf.plan.build import load_plan, update_args, write_plan
+    from rlwhf.plan import LaunchPlan
 
     with RubricTeacher(down=True) as teacher:
         plan = _plan(tmp_path, tiny_model_dir, teacher.url)
         # quick retries (the plan's variables are the reward's configuration)
-        write_plan(update_args(load_plan(plan), env={"RLWHF_TEACHER_MAX_RETRIES": "1",
-                                                     "RLWHF_TEACHER_BACKOFF_BASE": "0.01"}), plan)
+        LaunchPlan.load(plan).with_args(env={"RLWHF_TEACHER_MAX_RETRIES": "1",
+                                             "RLWHF_TEACHER_BACKOFF_BASE": "0.01"}).write(plan)
         assert main(["train", "--plan", str(plan), "--no-progress"]) == 1
         err = capsys.readouterr().err
         assert "does not answer (http_503" in err and "--teacher-fallback judge" in err and "Traceback" not in err

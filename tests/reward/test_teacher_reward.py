@@ -9,7 +9,7 @@ import pytest
 from _rubric_teacher import RubricTeacher
 
 from rlwhf.errors import RlwhfError
-from rlwhf.plan.build import find_secrets
+from rlwhf.plan import LaunchPlan, find_secrets
 from rlwhf.reward.teacher_reward import (RESPONSE_FORMAT, TeacherReward, TeacherRewardConfig, TeacherUnavailable,
                                          balanced, parse_grade, read_records, summarize)
 
@@ -195,7 +195,7 @@ def test_api_key_only_in_the_header_never_written(tmp_path, monkeypatch):
         assert server.auth_headers == {f"Bearer {KEY}"}
     env = c.to_env()
     assert env["RLWHF_TEACHER_API_KEY_ENV"] == "RLWHF_TEST_TEACHER_KEY" and KEY not in json.dumps(env)
-    assert find_secrets({"env": env, "args": {}, "command": []}) == []
+    assert find_secrets(LaunchPlan(algo="grpo", args={}, env=env)) == []
     for path in [tmp_path / "cache.sqlite", *(tmp_path / "run").iterdir()]:
         assert KEY.encode() not in path.read_bytes()
     assert KEY not in json.dumps(reward.records)

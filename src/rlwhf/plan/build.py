@@ -15,9 +15,9 @@ from typing import Any
 from rlwhf.config import check, parse_bool
 from rlwhf.errors import RlwhfError
 from rlwhf.plan.config import PlanConfig
-from rlwhf.plan.launch_plan import LAUNCHER, LaunchPlan, format_value, render_shell, to_argv  # noqa: F401
+from rlwhf.plan.launch_plan import LaunchPlan
 from rlwhf.preset import HONESTY_ORM, TEACHER_ORM, Preset, load_preset
-DISTRIBUTED_ENV = ("NPROC_PER_NODE", "NNODES", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT")
+
 # Argument and variable names that carry credentials: never written into a plan.
 _SECRET_NAME = re.compile(r"(^|_)(token|secret|password|passwd|api_key|apikey|access_key|credentials?)$", re.I)
 # Values that look like credentials whatever the key (Hugging Face, OpenAI-style, AWS, GitHub, Slack).
