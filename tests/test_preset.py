@@ -58,6 +58,17 @@ def test_a_bad_key_or_type_is_one_line_naming_the_file_and_the_key_path(tmp_path
     assert text.startswith(f"{path}: ") and message in text and "\n" not in text, text
 
 
+def test_broken_yaml_is_one_line_with_the_line_number(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("version: 1\ndata:\n  processed: [unclosed\n")
+    with pytest.raises(RlwhfError) as err:
+        load_preset(path)
+    assert str(err.value).startswith(f"{path}: line ") and "not valid YAML" in str(err.value)
+    assert "\n" not in str(err.value)
+    with pytest.raises(RlwhfError, match="preset not found"):
+        load_preset(tmp_path / "absent.yaml")
+
+
 def test_defaults_where_the_preset_says_nothing(tmp_path):
     data = load_preset().to_dict()
     for key in ("nnodes", "master_port"):

@@ -200,7 +200,9 @@ def load_preset(path: str | Path | None = None) -> Preset:
     except OSError as exc:
         raise RlwhfError(f"{path}: unreadable: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise RlwhfError(f"{path}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise RlwhfError(f"{path}: {where}not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
     if not isinstance(data, dict):
         raise RlwhfError(f"{path}: the preset must be a mapping")
     cap = os.environ.get(MAX_STEPS_ENV, "").strip()
