@@ -55,6 +55,18 @@ def test_a_built_plan_round_trips(local_model, tmp_path):
     assert loaded.world_size == 2
 
 
+def test_a_hand_edit_changes_args_and_drops_the_rendered_keys(tmp_path):
+    path = plan().write(tmp_path / "p.json")
+    data = json.loads(path.read_text())
+    data["args"]["max_steps"] = 9
+    path.write_text(json.dumps(data))
+    with pytest.raises(RlwhfError, match=r"--max_steps \(command: 4, args: 9\).*delete `command` and `shell`"):
+        LaunchPlan.load(path)
+    del data["command"], data["shell"]
+    path.write_text(json.dumps(data))
+    assert LaunchPlan.load(path) == plan(max_steps=9)
+
+
 def test_a_hand_written_command_only_plan_takes_its_flags_from_the_command(tmp_path):
     path = tmp_path / "p.json"
     path.write_text(json.dumps({"command": ["swift", "rlhf", "--model", "m", "--dataset", "d.jsonl",

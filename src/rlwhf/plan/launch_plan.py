@@ -4,8 +4,9 @@ source; the argv (`command`), the shell line and the top-level copies a plan fil
 
 One reader (`LaunchPlan.load`), one writer (`write`). The file keeps `command` and `shell` for people and
 for tools that run them; when a file is read, `args` is the source and a `command`, `shell` or copy that
-disagrees with it (a hand edit of the wrong field) is an error naming the flag, not merged. A file with a
-`command` and no `args` (hand-written) takes its flags from the command.
+disagrees with it is an error naming the flag, not merged (on disk an edited `args` and an edited `command`
+look alike; to change a plan by hand, change `args` and delete `command` and `shell`). A file with a `command`
+and no `args` (hand-written) takes its flags from the command.
 
 >>> plan = LaunchPlan(algo="grpo", args={"model": "m", "dataset": "d.jsonl", "output_dir": "out", "max_steps": 4})
 >>> plan.with_args(max_steps=2, use_vllm=False).command
@@ -284,8 +285,9 @@ class LaunchPlan:
             for key in list(dict.fromkeys([*rendered, *stored])):
                 if stored.get(key) != rendered.get(key):
                     raise bad(f"`command` disagrees with `args` at --{key} (command: {_show(stored.get(key))}, "
-                              f"args: {_show(rendered.get(key))}): `args` is the plan's source and `command` is "
-                              "rendered from it; edit `args` (or drop `command`)")
+                              f"args: {_show(rendered.get(key))}): `args` is the plan's source, `command` and "
+                              "`shell` are rendered from it; change `args` and delete `command` and `shell` "
+                              "(the next write renders them)")
         if data.get("shell") is not None:
             try:
                 same = shlex.split(data["shell"]) == shlex.split(self.shell)
