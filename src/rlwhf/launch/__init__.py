@@ -11,7 +11,6 @@ prompts and both evaluations, not the reward, policy or training).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import shutil
@@ -136,8 +135,10 @@ def _launch(cfg: LaunchConfig) -> dict:
     t_start = time.monotonic()
 
     data = runner.run("data", stages.prepare_data, stages.DataInputs(
-        output_dir=str(out / "data"), dataset_path=cfg.dataset_path, top_up_synth=cfg.top_up_synth, algo=cfg.algo,
-        seed=cfg.seed, eval_prompts=cfg.eval_prompts, eval_limit=cfg.eval_limit))
+        output_dir=str(out / "data"), dataset_path=cfg.dataset_path,
+        dataset_sha256=stages.file_sha256(cfg.dataset_path), top_up_synth=cfg.top_up_synth, algo=cfg.algo,
+        seed=cfg.seed, eval_prompts=cfg.eval_prompts, eval_prompts_sha256=stages.file_sha256(cfg.eval_prompts),
+        eval_limit=cfg.eval_limit))
     reward = runner.run("reward", stages.build_reward, stages.RewardInputs(
         output_dir=str(out / "reward"), train_rows=data.train_rows, train_rows_sha256=data.sha256[data.train_rows]))
     policy = runner.run("policy", stages.make_policy, stages.PolicyInputs(
@@ -146,9 +147,8 @@ def _launch(cfg: LaunchConfig) -> dict:
     dataset = data.grpo_dataset if grpo else data.dpo_dataset
     plan = runner.run("plan", stages.make_plan, stages.PlanInputs(
         output=str(out / "plan.json"), train_dir=str(out / "train"), algo=cfg.algo, profile=cfg.profile,
-        max_steps=cfg.max_steps, max_minutes=cfg.max_minutes, seed=cfg.seed,
-        teacher=TeacherOptions(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(TeacherOptions)}),
-        model=policy.model, policy_key=runner.keys["policy"], dataset=dataset, dataset_sha256=data.sha256[dataset],
+        max_steps=cfg.max_steps, max_minutes=cfg.max_minutes if cfg.max_steps is None else None, seed=cfg.seed,
+        teacher=stages.teacher_options(cfg), model=policy.model, policy_key=runner.keys["policy"], dataset=dataset, dataset_sha256=data.sha256[dataset],
         train_prompts=data.train_prompts, reward_artifact=reward.artifact if grpo else None,
         reward_key=runner.keys["reward"] if grpo else None, preset_sha256=_preset_sha256()))
     heldout = {"prompts": data.heldout_prompts, "prompts_sha256": data.sha256[data.heldout_prompts]}

@@ -35,7 +35,10 @@ def resume_key(inputs) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def file_sha256(path: str | Path) -> str:
+def file_sha256(path: str | Path | None) -> str | None:
+    """The content digest of a file; None for no path or a folder (a saved dataset)."""
+    if not path or not Path(path).is_file():
+        return None
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -59,10 +62,12 @@ def count_lines(path: str | Path) -> int:
 class DataInputs:
     output_dir: str  # DIR/data
     dataset_path: str | None = None  # graded logs; None = the built-in corpus
+    dataset_sha256: str | None = None  # of the logs, when they are one file (edited logs are read again)
     top_up_synth: bool = False
     algo: str = "grpo"  # dpo also writes preference pairs
     seed: int = 42
     eval_prompts: str | None = None  # held-out prompts file; None = the built-in held-out split
+    eval_prompts_sha256: str | None = None
     eval_limit: int | None = None
 
 
@@ -228,7 +233,7 @@ class PlanInputs:
     algo: str
     profile: str  # auto = what `rlwhf doctor` picks
     max_steps: int | None  # None = the preset's, capped on a CPU to fit max_minutes
-    max_minutes: float
+    max_minutes: float | None  # read only when max_steps is None
     seed: int
     teacher: TeacherOptions  # GRPO only
     model: str
@@ -239,6 +244,11 @@ class PlanInputs:
     reward_artifact: str | None  # GRPO only
     reward_key: str | None
     preset_sha256: str
+
+
+def teacher_options(cfg: TeacherOptions) -> TeacherOptions:
+    """The teacher flags of a config that has them (the launch's), alone: what the plan stage passes on."""
+    return TeacherOptions(**{f.name: getattr(cfg, f.name) for f in fields(TeacherOptions)})
 
 
 @dataclass
@@ -264,7 +274,7 @@ def plan_config(inputs: PlanInputs, profile: str, preset: dict) -> tuple[PlanCon
     return cfg, steps
 
 
-def preset_numbers(preset: dict, algo: str, profile: str, max_steps: int | None, max_minutes: float,
+def preset_numbers(preset: dict, algo: str, profile: str, max_steps: int | None, max_minutes: float | None,
                    train_prompts: int) -> tuple[int, list[str]]:
     """(steps, extra overrides): every number the launch takes from the preset, in one place.
 
@@ -298,7 +308,10 @@ def make_plan(inputs: PlanInputs) -> PlanResult:
     profile, why = pick_profile(info) if inputs.profile == "auto" else (inputs.profile, "asked for")
     cfg, steps = plan_config(inputs, profile, load_preset())
     path = write_plan(build_plan(cfg), cfg.output)
-    problems = validate_plan(load_plan(path))  # what `rlwhf plan --validate` checks
+    written = load_plan(path)
+    for note in written.get("notes", []):
+        print(f"note: {note}", file=sys.stderr, flush=True)
+    problems = validate_plan(written)  # what `rlwhf plan --validate` checks
     if problems:
         raise RlwhfError(f"{path}: invalid plan: " + "; ".join(problems))
     return PlanResult(plan=str(path), profile=profile, why=why, max_steps=steps, doctor=info)
