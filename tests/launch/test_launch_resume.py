@@ -44,6 +44,13 @@ def test_a_stage_is_skipped_for_the_same_key_and_its_result_comes_back_typed(tmp
     StageRunner(tmp_path, fresh=False).run("data", _shout, _Inputs("abd"), always=True)  # the report: always
     assert _shout.calls == 4
 
+    # a marker whose result no longer fits the result type (another rlwhf version): redone, not crashed on
+    marker = json.loads((tmp_path / "stages" / "data.json").read_text())
+    marker["result"]["removed_field"] = 1
+    (tmp_path / "stages" / "data.json").write_text(json.dumps(marker))
+    assert StageRunner(tmp_path, fresh=False).run("data", _shout, _Inputs("abd")).upper == "ABD"
+    assert _shout.calls == 5
+
 
 def test_the_key_ignores_only_key_exempt_fields():
     assert resume_key(_Inputs("a")) == resume_key(_Inputs("a", verbose=True)) != resume_key(_Inputs("b"))

@@ -100,11 +100,15 @@ class StageRunner:
         self.keys[name] = key
         head = f"[{STAGES.index(name) + 1}/{len(STAGES)}] {name}"
         prev = self.marker(name)
-        result_type = typing.get_type_hints(fn)["return"]
         if prev is not None and prev.get("key") == key and not always:
-            print(f"{head}: done in an earlier run, skipped", file=sys.stderr, flush=True)
-            self.seconds[name] = prev.get("seconds", 0.0)
-            return result_type(**prev["result"])
+            try:
+                result = typing.get_type_hints(fn)["return"](**prev["result"])
+            except TypeError:  # written by a version of rlwhf whose result had other fields: redo
+                result = None
+            if result is not None:
+                print(f"{head}: done in an earlier run, skipped", file=sys.stderr, flush=True)
+                self.seconds[name] = prev.get("seconds", 0.0)
+                return result
         print(f"{head} ...", file=sys.stderr, flush=True)
         t0 = time.monotonic()
         result = fn(inputs)
