@@ -3,6 +3,8 @@ configuration as RLWHF_TEACHER_* variables (the key's NAME only) and still passe
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from rlwhf.cli.main import main
@@ -61,10 +63,23 @@ def test_apply_teacher_switches_both_ways(local_model, tmp_path):
 
 
 @pytest.mark.parametrize("source", ["teacher", "hybrid"])
-def test_launch_passes_the_teacher_flags_to_the_plan(source):
-    from rlwhf.launch import LaunchConfig, _teacher_flags
+def test_launch_passes_the_teacher_flags_to_the_plan(source, local_model, tmp_path):
+    from rlwhf.launch import LaunchConfig
+    from rlwhf.launch.stages import PlanInputs, plan_config, teacher_options
+    from rlwhf.plan.build import build_plan
+    from rlwhf.preset import load_preset
 
     cfg = LaunchConfig(reward=source, teacher_base_url="http://127.0.0.1:9/v1", teacher_model="t",
                        teacher_fallback="judge")
-    assert _teacher_flags(cfg) == ["--reward", source, "--teacher-base-url", "http://127.0.0.1:9/v1",
-                                   "--teacher-model", "t", "--teacher-fallback", "judge"]
+    inputs = PlanInputs(output=str(tmp_path / "plan.json"), train_dir=str(tmp_path / "train"), algo="grpo",
+                        profile="cpu", max_steps=3, max_minutes=12.0, seed=1, teacher=teacher_options(cfg),
+                        model=str(local_model), policy_key="p", dataset="d.jsonl", dataset_sha256="d",
+                        train_prompts=100, reward_artifact=None, reward_key=None, preset_sha256="s")
+    plan_cfg, steps = plan_config(inputs, "cpu", load_preset())
+    assert steps == 3 and plan_cfg.teacher_overrides() == {
+        "source": source, "base_url": "http://127.0.0.1:9/v1", "model": "t", "fallback": "judge"}
+    plan = build_plan(plan_cfg)
+    assert plan.args["reward_funcs"] == ["rlwhf_teacher"] and plan.env["RLWHF_TEACHER_SOURCE"] == source
+    # DPO learns from pairs: the teacher flags do not reach its plan
+    dpo_cfg, _ = plan_config(dataclasses.replace(inputs, algo="dpo"), "cpu", load_preset())
+    assert dpo_cfg.teacher_overrides() == {}

@@ -4,36 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
 
 from rlwhf.config import add_arguments, from_namespace
 from rlwhf.errors import RlwhfError
 
 
-@dataclass
-class SynthConfig:
-    output: str = field(metadata={"help": "output JSONL file of canonical tuples ('-' = stdout)"})
-    n: int | None = field(default=None, metadata={
-        "help": "number of rows (default: the whole core corpus; larger n streams fresh training prompts)"})
-    seed: int = field(default=0, metadata={"help": "random seed (the train/held-out split never depends on it)"})
-    split: str = field(default="all", metadata={"help": "which prompts to keep", "choices": ("train", "heldout", "all")})
-    prompts_only: bool = field(default=False, metadata={
-        "help": "one row per prompt (id, prompt, reference, answerable, metadata): a prompts file for "
-                "`rlwhf evaluate --prompts`; needs --split train or heldout", "flags": ["--prompts-only"]})
-
-    def _check_n(self) -> None:
-        if self.n is not None and self.n < 1:
-            raise RlwhfError(f"--n must be >= 1, got {self.n}")
-
-    def _check_prompts_only(self) -> None:
-        if self.prompts_only and self.split == "all":
-            raise RlwhfError("--prompts-only needs --split train or --split heldout")
-        if self.prompts_only and self.n is not None:
-            raise RlwhfError("--prompts-only writes every prompt of the split; drop --n")
-
-
 def register(sub) -> None:
     from rlwhf.data import GateConfig, PairsConfig, PreprocessConfig
+    from rlwhf.data.synth import SynthConfig
 
     p = sub.add_parser("data", help="honesty logs: synthesize, preprocess, quality-gate, DPO pairs",
                        description="Honesty-log data stage (never imports torch).")
@@ -68,16 +46,10 @@ def register(sub) -> None:
 
 
 def _synth(args) -> int:
-    from rlwhf.data.io import JsonlWriter
-    from rlwhf.data.synth import iter_synth, prompts
+    from rlwhf.data.synth import SynthConfig, write_synth
 
     cfg = from_namespace(SynthConfig, args)
-    split = None if cfg.split == "all" else cfg.split
-    rows = prompts(cfg.split, seed=cfg.seed) if cfg.prompts_only else iter_synth(cfg.n, cfg.seed, split=split)
-    with JsonlWriter(cfg.output) as out:
-        for row in rows:
-            out.write(row)
-        count = out.count
+    count = write_synth(cfg)
     what = "prompts" if cfg.prompts_only else "rows"
     _info(f"synth: wrote {count} {what} ({cfg.split}) to {cfg.output}", cfg.output)
     return 0

@@ -34,7 +34,10 @@ import hashlib
 import itertools
 import json
 import random
+from dataclasses import dataclass, field
 from typing import Iterator
+
+from rlwhf.errors import RlwhfError
 
 CORPUS_VERSION = "1"
 SOURCE_AI = "rlwhf-synth-student"
@@ -444,3 +447,46 @@ def corpus_fingerprint(seed: int = 0) -> str:
     for s in core_specs(seed):
         digest.update(json.dumps([s["prompt"], s["reference"], s["split"]]).encode("utf-8"))
     return digest.hexdigest()[:16]
+
+
+@dataclass
+class SynthConfig:
+    """What `rlwhf data synth` (and `write_synth`) write."""
+
+    output: str = field(metadata={"help": "output JSONL file of canonical tuples ('-' = stdout)"})
+    n: int | None = field(default=None, metadata={
+        "help": "number of rows (default: the whole core corpus; larger n streams fresh training prompts)"})
+    seed: int = field(default=0, metadata={"help": "random seed (the train/held-out split never depends on it)"})
+    split: str = field(default="all", metadata={
+        "help": "which prompts to keep", "choices": ("train", "heldout", "all")})
+    prompts_only: bool = field(default=False, metadata={
+        "help": "one row per prompt (id, prompt, reference, answerable, metadata): a prompts file for "
+                "`rlwhf evaluate --prompts`; needs --split train or heldout", "flags": ["--prompts-only"]})
+
+    def _check_n(self) -> None:
+        if self.n is not None and self.n < 1:
+            raise RlwhfError(f"--n must be >= 1, got {self.n}")
+
+    def _check_prompts_only(self) -> None:
+        if self.prompts_only and self.split == "all":
+            raise RlwhfError("--prompts-only needs --split train or --split heldout")
+        if self.prompts_only and self.n is not None:
+            raise RlwhfError("--prompts-only writes every prompt of the split; drop --n")
+
+
+def write_synth(cfg: SynthConfig) -> int:
+    """Write the corpus rows (or, with `prompts_only`, the prompt rows) `cfg` asks for; returns how many.
+
+    >>> write_synth(SynthConfig("h.jsonl", split="heldout", prompts_only=True)) == len(prompts("heldout"))
+    True
+    """
+    from rlwhf.config import check
+    from rlwhf.data.io import JsonlWriter
+
+    check(cfg)
+    split = None if cfg.split == "all" else cfg.split
+    rows = prompts(cfg.split, seed=cfg.seed) if cfg.prompts_only else iter_synth(cfg.n, cfg.seed, split=split)
+    with JsonlWriter(cfg.output) as out:
+        for row in rows:
+            out.write(row)
+        return out.count
