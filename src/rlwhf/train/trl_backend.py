@@ -98,24 +98,15 @@ def _as_list(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _load_rows(paths: list[str]) -> list[dict]:
+def _load_rows(paths: list[str]) -> list[tuple[str, dict]]:
+    from rlwhf.data.io import iter_objects
+
     rows = []
     for spec in paths:
-        path = Path(spec)
-        if not path.is_file():
+        if not Path(spec).is_file():
             raise RlwhfError(f"{spec}: the TRL backend reads local JSONL files only (no hub datasets or "
                              "`path#N` sampling: use the swift backend for those)")
-        with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise RlwhfError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-                if not isinstance(row, dict):
-                    raise RlwhfError(f"{path}:{lineno}: a row must be a JSON object")
-                rows.append((f"{path}:{lineno}", row))
+        rows.extend(iter_objects(spec))
     return rows
 
 
