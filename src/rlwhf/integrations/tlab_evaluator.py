@@ -177,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from rlwhf.evaluate.runner import evaluate
     from rlwhf.integrations.tlab import in_transformer_lab, run_job
+    from rlwhf.progress import configure_logging
 
+    configure_logging(None)  # evaluate's progress lines reach the job's log, as under `rlwhf evaluate`
     if in_transformer_lab() and not argv:
         return run_job("grok_search_evaluator", _lab_job)
     known = parameters()
