@@ -115,14 +115,14 @@ def transformers_bars() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-class Steps:
+class Tracker:
     """Work counted against a known total: a bar where bars show (`show_progress`), otherwise a line through
     `log` (default: the `rlwhf` logger at INFO, so -q hides it) at each `marks`-th of the way, so a log file
     gets a few lines and never a bar; marks=0: no lines. `update(n, note)` advances it; the note (e.g. the
     loss) goes beside the bar or at the end of the line.
 
     >>> lines = []
-    >>> with Steps(8, "graded", log=lines.append, marks=4, enabled=False) as steps:
+    >>> with Tracker(8, "graded", log=lines.append, marks=4, enabled=False) as steps:
     ...     for _ in range(8):
     ...         steps.update(note="ok")
     >>> [line.split(" (")[0] for line in lines]
@@ -151,7 +151,7 @@ class Steps:
         if self.bar is not None:
             self.bar.close()
 
-    def __enter__(self) -> "Steps":
+    def __enter__(self) -> "Tracker":
         return self
 
     def __exit__(self, *exc) -> None:

@@ -53,6 +53,17 @@ REWARD_MIN, REWARD_MAX = -2, 2
 # The rubric's grade -> verdict map, the project's only one (docs/design.md, "The rubric"). On an
 # unanswerable question a grade >= 0 is "abstained" (the judge's rule, rlwhf.reward.rubric).
 GRADE_VERDICT = {2: "correct", 1: "correct", 0: "abstained", -1: "incorrect", -2: "incorrect"}
+
+
+def verdict_of(grade: int, answerable: bool | None = None) -> str:
+    """The rubric's verdict for `grade`; on a question marked unanswerable nothing is "correct": a grade
+    >= 0 (saying nobody can know) is "abstained".
+
+    >>> verdict_of(2), verdict_of(2, answerable=False), verdict_of(-1, answerable=False)
+    ('correct', 'abstained', 'incorrect')
+    """
+    return "abstained" if answerable is False and grade >= 0 else GRADE_VERDICT[grade]
+
 # Metadata that upstream honesty logs carry; `--strict` requires all three.
 STRICT_METADATA = ("source_ai", "confidence_score", "rubric_dimension")
 # `metadata.closed_world: true` (or a top-level `closed_world: true` column in trainer rows) says the

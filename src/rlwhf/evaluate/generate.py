@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from rlwhf.errors import RlwhfError, require
-from rlwhf.progress import Steps, transformers_bars
+from rlwhf.progress import Tracker, transformers_bars
 
 
 def chat_messages(prompt: str, system_prompt: str | None = None) -> list[dict]:
@@ -131,7 +131,7 @@ def generate_answers(model_dir, prompts: list[str], batch_size: int = 64, max_ne
     used_threads = auto_threads(model, threads)
     torch.set_num_threads(used_threads)
     # A bar on a terminal (no log lines elsewhere: the caller says how long it took).
-    steps = Steps(len(texts), "generated", "prompt", bar_desc="generate")
+    steps = Tracker(len(texts), "generated", "prompt", bar_desc="generate")
     try:
         with torch.no_grad():
             for start in range(0, len(order), batch_size):

@@ -19,7 +19,7 @@ from rlwhf.evaluate.dpo import dpo_delta, export_pairs, preferred_of
 from rlwhf.evaluate.metrics import compute_metrics
 from rlwhf.evaluate.rows import read_graded, read_rows
 from rlwhf.evaluate.teachers import final_verdict, make_teacher
-from rlwhf.progress import Steps
+from rlwhf.progress import Tracker
 from rlwhf.teacher.base import GradeRequest
 
 
@@ -282,7 +282,7 @@ def _grade(teacher, rows: list[dict], dpo_rows: list[dict]) -> None:
         row["preferred_answer"] = preferred_of(row)
     requests = [request(r, r["answer"]) for r in rows] + [request(r, r["preferred_answer"]) for r in dpo_rows]
     # A bar on a terminal; elsewhere a log line every quarter (online grading can take minutes).
-    with Steps(len(requests), "graded", "row", log=_log, marks=4, bar_desc="grade") as steps:
+    with Tracker(len(requests), "graded", "row", log=_log, marks=4, bar_desc="grade") as steps:
         results = teacher.grade_many(requests, on_result=lambda _i, _res: steps.update()) if requests else []
     for row, res in zip(rows, results[:len(rows)]):
         _apply(row, res)

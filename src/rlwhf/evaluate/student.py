@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from rlwhf.errors import RlwhfError
 from rlwhf.evaluate.generate import chat_messages
-from rlwhf.progress import Steps
+from rlwhf.progress import Tracker
 from rlwhf.teacher.client import ChatClient, TransportError
 
 
@@ -114,7 +114,7 @@ class ServedStudent:
         out: list[list[Sample] | None] = [None] * len(prompts)
         out[0] = self.check(prompts[0])
         # A bar on a terminal; elsewhere a log line every quarter.
-        with Steps(len(prompts), "student answered", "prompt", log=_log, marks=4, bar_desc="student") as steps:
+        with Tracker(len(prompts), "student answered", "prompt", log=_log, marks=4, bar_desc="student") as steps:
             steps.update()
             if len(prompts) > 1:
                 pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="student")

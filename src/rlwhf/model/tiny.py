@@ -294,13 +294,13 @@ def sft(model, tokenizer, cfg: TinyPolicyConfig, log=None) -> dict:
         progress = (step - cfg.warmup_steps) / max(1, cfg.sft_steps - cfg.warmup_steps)
         return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
-    from rlwhf.progress import Steps
+    from rlwhf.progress import Tracker
 
     model.train()
     started = time.perf_counter()
     loss_ema = None
     # A bar on a terminal; elsewhere a log line every 5% of the steps.
-    steps = Steps(cfg.sft_steps, "sft step", "step", log=log, marks=20, bar_desc="sft")
+    steps = Tracker(cfg.sft_steps, "sft step", "step", log=log, marks=20, bar_desc="sft")
     for step in range(cfg.sft_steps):
         batch = []
         for slice_ in rng.choices(slices, weights=[weights[k] for k in slices], k=cfg.batch_size):

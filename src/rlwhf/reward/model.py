@@ -26,7 +26,8 @@ from typing import Any, Iterable, Sequence
 
 from rlwhf import __version__
 from rlwhf.config import parse_bool
-from rlwhf.data.schema import CLOSED_WORLD, RowError, check_reward, first_present, is_closed_world, source_names
+from rlwhf.data.schema import (CLOSED_WORLD, RowError, check_reward, first_present, is_closed_world, source_names,
+                               verdict_of)
 from rlwhf.errors import RlwhfError
 from rlwhf.reward import lexicon as lx
 from rlwhf.reward.rubric import Judge, completion_text
@@ -519,15 +520,12 @@ def grade_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwa
     """(score, grade, verdict) per completion of a trainer's batch (columns as in `trainer_columns`); ms-swift's
     `is_truncated` caps an answer cut off by the length limit at 0; the verdict is correct | incorrect |
     abstained, never correct on a question marked unanswerable."""
-    from rlwhf.reward.rubric import VERDICTS
-
     out = []
     for p, c, r, a, t, w in trainer_columns(completions, kwargs):
         score, grade, _ = reward.score_one(p, c, r, a, w)
         if t:
             score, grade = min(score, 0.0), min(grade, 0)
-        verdict = "abstained" if a is False and grade >= 0 else VERDICTS[grade]
-        out.append((score, grade, verdict))
+        out.append((score, grade, verdict_of(grade, a)))
     return out
 
 

@@ -53,20 +53,10 @@ def _fields_decoder():
     class Meta(msgspec.Struct):  # only the mark is decoded; other metadata is skipped
         closed_world: Any = unset
 
-    class Fields(msgspec.Struct):  # (a row whose metadata is not an object takes the full path)
-        prompt: Any = unset
-        answer: Any = unset
-        completion: Any = unset
-        response: Any = unset
-        student_answer: Any = unset
-        reference: Any = unset
-        reference_answer: Any = unset
-        solution: Any = unset
-        answerable: Any = unset
-        closed_world: Any = unset
-        metadata: Optional[Meta] = None
-
-    Fields.__annotations__["metadata"] = Optional[Meta]  # a local class: resolve the postponed annotation
+    # Every source name of the fields read, from the schema's one alias table (a row whose metadata is
+    # not an object takes the full path).
+    names = dict.fromkeys(("prompt", *source_names("answer"), *source_names("reference"), "answerable", "closed_world"))
+    Fields = msgspec.defstruct("Fields", [(name, Any, unset) for name in names] + [("metadata", Optional[Meta], None)])
 
     return msgspec.json.Decoder(Fields).decode, (msgspec.DecodeError, msgspec.ValidationError)
 
