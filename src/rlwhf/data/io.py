@@ -267,6 +267,19 @@ def write_jsonl(path: str | Path, rows: Iterable[Any]) -> int:
         return out.count
 
 
+def append_jsonl(path: str | Path, obj: Any, default=None) -> None:
+    """Append one record to a log that readers may tail while it grows (`JsonlTail`, `iter_objects`
+    with `damaged`): one write of one whole line. The stdlib encoder, so a NaN metric stays NaN;
+    `default` converts what JSON cannot hold (e.g. `float` for numpy or tensor scalars).
+
+    >>> append_jsonl("log.jsonl", {"step": 1, "loss": float("nan")}); Path("log.jsonl").read_text()
+    '{"step": 1, "loss": NaN}\\n'
+    """
+    line = (json.dumps(obj, ensure_ascii=False, default=default) + "\n").encode("utf-8")
+    with open(path, "ab") as fh:
+        fh.write(line)
+
+
 def write_json(path: str | Path, obj: Any) -> None:
     """A small JSON document (reports), pretty-printed, written atomically."""
     target = Path(path)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from rlwhf.data.io import iter_objects
+from rlwhf.data.io import append_jsonl, iter_objects
 from rlwhf.errors import RlwhfError
 
 SOURCES = ("judge", "hybrid", "teacher")
@@ -638,8 +638,7 @@ class TeacherReward:
             return
         try:
             self.telemetry_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.telemetry_path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record) + "\n")
+            append_jsonl(self.telemetry_path, record)
         except OSError as exc:  # telemetry must never cost a step
             self._log(f"cannot write {self.telemetry_path}: {exc.strerror}")
 

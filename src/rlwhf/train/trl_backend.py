@@ -242,6 +242,8 @@ def _step_logger(run_dir: Path, max_steps: int):
     """A TrainerCallback writing ms-swift-style `logging.jsonl` lines, so one reader serves both backends."""
     from transformers import TrainerCallback
 
+    from rlwhf.data.io import append_jsonl
+
     class JsonlLogger(TrainerCallback):
         def __init__(self):
             self.path = run_dir / "logging.jsonl"
@@ -262,8 +264,7 @@ def _step_logger(run_dir: Path, max_steps: int):
             if "loss" in record or "reward" in record:
                 record.setdefault("step_time", self._last_step_time)
                 record["global_step/max_steps"] = f"{state.global_step}/{state.max_steps or max_steps}"
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record, default=float) + "\n")
+            append_jsonl(self.path, record, default=float)
 
     return JsonlLogger()
 
