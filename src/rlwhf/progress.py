@@ -3,7 +3,8 @@
 A bar (tqdm, on stderr) shows only where someone watches: stderr is a terminal and `rlwhf -q` was not
 given. `RLWHF_PROGRESS=1` forces bars on (e.g. in a CI log), `RLWHF_PROGRESS=0` off. When off, the helpers
 hand back what they were given (`progress(iterable)` is `iterable`, `track_reads(fh)` is `fh`), so a
-loop without a bar costs nothing extra.
+loop without a bar costs nothing extra. `Tracker` counts work against a total and, where no bar shows,
+writes a few log lines instead (a CI log gets lines, never a bar).
 
 >>> list(progress(range(3), desc="doctest", enabled=False))
 [0, 1, 2]

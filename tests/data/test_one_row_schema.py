@@ -36,15 +36,19 @@ def test_every_reader_takes_the_same_fields(tmp_path):
 
 
 def test_the_verdict_map_is_shared():
+    import rlwhf.evaluate.runner
+    import rlwhf.evaluate.teachers
     import rlwhf.reward.model
     import rlwhf.reward.rubric
     from rlwhf.data.schema import verdict_of
     from rlwhf.teacher.prompt import GRADE_VERDICT as teacher_map
 
     assert teacher_map is GRADE_VERDICT
-    # the judge and the reward's per-completion verdicts go through the schema's rule, no map of their own
-    assert rlwhf.reward.rubric.verdict_of is rlwhf.reward.model.verdict_of is verdict_of
-    assert not hasattr(rlwhf.reward.rubric, "VERDICTS")
+    # the judge, the reward's per-completion verdicts and every teacher's result go through the schema's
+    # rule (no map or rule of their own)
+    assert rlwhf.reward.rubric.verdict_of is rlwhf.reward.model.verdict_of is rlwhf.evaluate.runner.verdict_of \
+        is verdict_of
+    assert not hasattr(rlwhf.reward.rubric, "VERDICTS") and not hasattr(rlwhf.evaluate.teachers, "final_verdict")
     assert source_names("reward") == ("reward", "grade", "score")
 
 

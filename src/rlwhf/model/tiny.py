@@ -300,7 +300,8 @@ def sft(model, tokenizer, cfg: TinyPolicyConfig, log=None) -> dict:
     started = time.perf_counter()
     loss_ema = None
     # A bar on a terminal; elsewhere a log line every 5% of the steps.
-    steps = Tracker(cfg.sft_steps, "sft step", "step", log=log, marks=20, bar_desc="sft")
+    steps = Tracker(cfg.sft_steps, "sft step", "step", log=log, marks=20, bar_desc="sft",
+                    enabled=None if cfg.sft_steps else False)
     for step in range(cfg.sft_steps):
         batch = []
         for slice_ in rng.choices(slices, weights=[weights[k] for k in slices], k=cfg.batch_size):
