@@ -24,7 +24,10 @@ Options, each a behaviour some test needs:
 What it saw: `requests`, `inflight` / `max_inflight` (a request stops counting just before its last
 write: a client that has its answer may send the next request before the handler's `finally` runs),
 `attempts` and `asked` per (question, answer), `bodies`, `auth_headers`, `seen` (the answer key of
-each request). Runs standalone for a manual launch or a benchmark in its own process:
+each request). `LoopbackServer` / `LoopbackHandler` (start, stop, in-flight counting, JSON replies) also
+carry the tests' other loopback servers: the served student (tests/evaluate/test_evaluate_student.py) and
+the xAI Responses API (tests/teacher/test_teacher_web_search.py). Runs standalone for a manual launch or a
+benchmark in its own process:
 
     python tests/_loopback_teacher.py --port 8765 --latency 0.15
 """
@@ -148,7 +151,71 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
 
-class LoopbackTeacher:
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1 for a test (`with Server() as s: s.url` = http://127.0.0.1:PORT/v1)
+    that counts the requests in flight (`inflight`, `max_inflight`). Subclasses serve a `LoopbackHandler`."""
+
+    def __init__(self, handler: type, port: int = 0):
+        self.lock = threading.Lock()
+        self.inflight = 0
+        self.max_inflight = 0
+        self.httpd = _Server(("127.0.0.1", port), handler)
+        self.httpd.owner = self
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class LoopbackHandler(BaseHTTPRequestHandler):
+    """Quiet, keep-alive (as real servers answer); `count()` marks the request in flight on the owning
+    `LoopbackServer` and `send()` stops counting it just before its last write: a client that has its
+    answer may send its next request before this handler's `finally` runs."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+    @property
+    def owner(self):
+        return self.server.owner
+
+    def count(self) -> None:
+        owner = self.owner
+        with owner.lock:
+            owner.inflight += 1
+            self._counted = True
+            owner.max_inflight = max(owner.max_inflight, owner.inflight)
+
+    def _finish(self) -> None:
+        """No longer in flight (once)."""
+        owner = self.owner
+        with owner.lock:
+            if getattr(self, "_counted", False):
+                self._counted = False
+                owner.inflight -= 1
+
+    def send(self, code: int, payload, headers=(), ctype: str = "application/json") -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self._finish()
+        self.wfile.write(data)
+
+
+class LoopbackTeacher(LoopbackServer):
     def __init__(self, grader=rubric_grade, script=None, latency_s: float = 0.0, hang_s: float = 5.0,
                  retry_after: str = "2", down: bool = False, reject_response_format: bool = False, port: int = 0):
         self.grader = grader
@@ -158,10 +225,7 @@ class LoopbackTeacher:
         self.retry_after = retry_after
         self.down = down
         self.reject_response_format = reject_response_format
-        self.lock = threading.Lock()
         self.requests = 0
-        self.inflight = 0
-        self.max_inflight = 0
         self.attempts: Counter = Counter()  # (question, answer) -> requests about it so far
         self.asked = self.attempts  # the same counts, by the name the launch tests read
         self.bodies: list[dict] = []
@@ -169,12 +233,7 @@ class LoopbackTeacher:
         self.seen: list[dict] = []  # the answer key each request carried
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as real servers answer
-
-            def log_message(self, *args):  # keep test output clean
-                pass
-
+        class Handler(LoopbackHandler):
             def do_GET(self):  # /v1/models, like a real server
                 self.send(200, json.dumps({"object": "list", "data": [{"id": "teacher"}]}).encode())
 
@@ -182,11 +241,9 @@ class LoopbackTeacher:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 asked = parse_request(body)
                 key = (asked.question, asked.answer)
+                self.count()
                 with server.lock:
                     server.requests += 1
-                    server.inflight += 1
-                    self._counted = True
-                    server.max_inflight = max(server.max_inflight, server.inflight)
                     k = server.attempts[key]
                     server.attempts[key] = k + 1
                     server.bodies.append(body)
@@ -208,24 +265,6 @@ class LoopbackTeacher:
                     pass  # the client gave up on a hung request
                 finally:
                     self._finish()
-
-            def _finish(self):
-                """No longer in flight (once). Called just before the last write too: a client that has its
-                answer may send its next request before this handler's `finally` runs."""
-                with server.lock:
-                    if getattr(self, "_counted", False):
-                        self._counted = False
-                        server.inflight -= 1
-
-            def send(self, code, payload: bytes, headers=()):
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                for k, v in headers:
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self._finish()
-                self.wfile.write(payload)
 
             def act(self, step: str, asked: Asked):
                 if step == "good":
@@ -264,18 +303,7 @@ class LoopbackTeacher:
                 else:  # pragma: no cover - a typo in a script
                     raise AssertionError(step)
 
-        self.httpd = _Server(("127.0.0.1", port), Handler)
-        self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler, port)
 
 
 def main() -> None:
