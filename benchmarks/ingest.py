@@ -3,7 +3,7 @@
 
 Throughput on the same N-row honesty log (synth corpus, default 200k rows):
   rlwhf     `gate_file` (validate, clean/quarantine/report) then `preprocess` of the clean file to
-            canonical tuples (`--streaming`), in-process; with msgspec and with the stdlib alone
+            canonical tuples (`--streaming`), in-process
   floor     a plain stdlib loop: json.loads + json.dumps per line, no checks
   datasets  load_dataset("json") -> filter(valid) -> map(canonicalize) -> to_json
 Peak RSS of `rlwhf data preprocess --streaming` for 10k and 1M rows, each in a fresh process
@@ -121,8 +121,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-    from rlwhf.data import io
-
     work = Path(args.workdir or tempfile.mkdtemp(prefix="rlwhf-ingest-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
@@ -135,13 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         n = args.rows
         results: dict[str, float] = {}
         results["floor"] = best_of(args.repeats, lambda: run_floor(src, work))
-        io.use_msgspec(True)
-        has_msgspec = io.msgspec is not None
         results["rlwhf"] = best_of(args.repeats, lambda: run_rlwhf(src, work))
         results["rlwhf_one_pass"] = best_of(args.repeats, lambda: run_preprocess_only(src, work))
-        io.use_msgspec(False)
-        results["rlwhf_stdlib"] = best_of(args.repeats, lambda: run_rlwhf(src, work))
-        io.use_msgspec(True)
         if not args.skip_datasets:
             results["datasets"] = best_of(1, lambda: run_datasets(src, work))
         assert (work / "rlwhf.jsonl").read_bytes() == (work / "rlwhf1.jsonl").read_bytes()
@@ -149,9 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         floor_wall, floor_cpu = (n / t for t in results["floor"])
         labels = {
             "floor": "stdlib json.loads/json.dumps loop (floor)",
-            "rlwhf": f"rlwhf gate + preprocess --streaming{' (msgspec)' if has_msgspec else ''}",
+            "rlwhf": "rlwhf gate + preprocess --streaming",
             "rlwhf_one_pass": "rlwhf preprocess --quarantine (validate+map, one pass)",
-            "rlwhf_stdlib": "rlwhf gate + preprocess, stdlib only",
             "datasets": "datasets load_dataset/filter/map/to_json",
         }
         print(f"{'pipeline':56} {'wall s':>7} {'rows/s':>8} {'x floor':>7} {'cpu s':>7} {'x floor':>7}")

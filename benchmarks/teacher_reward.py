@@ -105,7 +105,7 @@ class LoopbackTeacher:
     def __enter__(self):
         import subprocess
 
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "_rubric_teacher.py"), "--latency",
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "_loopback_teacher.py"), "--latency",
                                       str(self.latency)], stdout=subprocess.PIPE, text=True)
         self.url = self.proc.stdout.readline().strip()
         return self

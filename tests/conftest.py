@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from _teacher_server import FlakyServer
+from _loopback_teacher import FLAKY, LoopbackTeacher, grade_by_index
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -47,12 +47,13 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return build_untrained(out, texts, cfg)
 
 
-# -- the loopback teacher (tests/_teacher_server.py) and what the teacher tests share -----------------
+# -- the loopback teacher (tests/_loopback_teacher.py) and what the teacher tests share ---------------
 
 
 @pytest.fixture
 def flaky_server():
-    with FlakyServer() as server:
+    """The loopback teacher misbehaving in the ten-row FLAKY pattern, grading row i `expected_grade(i)`."""
+    with LoopbackTeacher(grader=grade_by_index, script=FLAKY, hang_s=1.0) as server:
         yield server
 
 

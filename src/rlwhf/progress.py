@@ -3,7 +3,8 @@
 A bar (tqdm, on stderr) shows only where someone watches: stderr is a terminal and `rlwhf -q` was not
 given. `RLWHF_PROGRESS=1` forces bars on (e.g. in a CI log), `RLWHF_PROGRESS=0` off. When off, the helpers
 hand back what they were given (`progress(iterable)` is `iterable`, `track_reads(fh)` is `fh`), so a
-loop without a bar costs nothing extra.
+loop without a bar costs nothing extra. `Tracker` counts work against a total and, where no bar shows,
+writes a few log lines instead (a CI log gets lines, never a bar).
 
 >>> list(progress(range(3), desc="doctest", enabled=False))
 [0, 1, 2]
@@ -14,7 +15,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any, BinaryIO, Iterable
+import time
+from contextlib import contextmanager
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 LOGGER = "rlwhf"
 
@@ -95,6 +98,65 @@ def progress(iterable: Iterable, desc: str = "", unit: str = "it", total: float 
     if total is None and hasattr(iterable, "__len__"):
         total = len(iterable)
     return bar(total, desc, unit, enabled=True, iterable=iterable)
+
+
+@contextmanager
+def transformers_bars() -> Iterator[None]:
+    """transformers' own bars (loading and writing weights) only where ours show: never in a log file
+    or after -q. Needs transformers installed (the callers load models)."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    if was and not show_progress():
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
+class Tracker:
+    """Work counted against a known total: a bar where bars show (`show_progress`), otherwise a line through
+    `log` (default: the `rlwhf` logger at INFO, so -q hides it) at each `marks`-th of the way, so a log file
+    gets a few lines and never a bar; marks=0: no lines. `update(n, note)` advances it; the note (e.g. the
+    loss) goes beside the bar or at the end of the line.
+
+    >>> lines = []
+    >>> with Tracker(8, "graded", log=lines.append, marks=4, enabled=False) as steps:
+    ...     for _ in range(8):
+    ...         steps.update(note="ok")
+    >>> [line.split(" (")[0] for line in lines]
+    ['graded 2/8 ok', 'graded 4/8 ok', 'graded 6/8 ok', 'graded 8/8 ok']
+    """
+
+    def __init__(self, total: int, desc: str, unit: str = "it", log: Callable[[str], Any] | None = None,
+                 marks: int = 0, enabled: bool | None = None, bar_desc: str | None = None):
+        self.total, self.desc, self.done = total, desc, 0
+        self.bar = bar(total, bar_desc or desc, unit, enabled=True) if show_progress(enabled) else None
+        self.log = log or logging.getLogger(LOGGER).info
+        self.marks = sorted({max(1, round(total * q / marks)) for q in range(1, marks + 1)}) if marks and total else []
+        self.started = time.perf_counter()
+
+    def update(self, n: int = 1, note: str = "") -> None:
+        before, self.done = self.done, self.done + n
+        if self.bar is not None:
+            if note:
+                self.bar.set_postfix_str(note, refresh=False)
+            self.bar.update(n)
+        elif self.marks and any(before < m <= self.done for m in self.marks):
+            elapsed = time.perf_counter() - self.started
+            self.log(f"{self.desc} {self.done}/{self.total}{' ' + note if note else ''} ({elapsed:.0f}s)")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def __enter__(self) -> "Tracker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class _TrackedReader:

@@ -88,23 +88,6 @@ def test_bad_row_quarantined_with_exact_reason(tmp_path, case, bad, rule, reason
     assert clean == line() + line(answer="Paris, France.")
 
 
-def test_same_reasons_without_msgspec(tmp_path):
-    """The msgspec shortcut and the pure-stdlib path agree on every bad row (and on the good ones)."""
-    content = line() + b"".join(bad for _, bad, _, _ in BAD) + line(reward=2.0)
-    src = tmp_path / "mixed.jsonl"
-    src.write_bytes(content)
-    outputs = []
-    for env in ({}, {"RLWHF_PURE_PYTHON": "1"}):
-        out = tmp_path / f"out{len(outputs)}"
-        proc = subprocess.run([sys.executable, "-m", "rlwhf", "data", "gate", str(src), "--clean", str(out / "c.jsonl"),
-                               "--quarantine", str(out / "q.jsonl"), "--report", str(out / "r.json")],
-                              capture_output=True, env={**__import__("os").environ, **env})
-        assert proc.returncode == 1, proc.stderr
-        outputs.append([(out / name).read_bytes() for name in ("c.jsonl", "q.jsonl")])
-    assert outputs[0] == outputs[1]
-    assert len(outputs[0][1].splitlines()) == len(BAD)
-
-
 def test_truncated_last_line(tmp_path):
     truncated = b'{"prompt": "What is 2+2?", "answer": "4", "rew'
     code, report, quarantine, clean = gate(tmp_path, line() + truncated)

@@ -24,7 +24,7 @@ def test_every_reader_takes_the_same_fields(tmp_path):
     path.write_text(json.dumps(ROW) + "\n")
     canonical = canonicalize(ROW)
     assert (canonical["answer"], canonical["reference"]) == ("The answer is 4.", "4")
-    _, built = next(iter(_graded_rows(path)))
+    built = next(iter(_graded_rows(path)))
     assert (built["answer"], built["reference"]) == ("The answer is 4.", "4")
     evaluated = read_rows(path, need_answer=True)[0]
     assert (evaluated["answer"], evaluated["reference"]) == ("The answer is 4.", "4")
@@ -36,10 +36,19 @@ def test_every_reader_takes_the_same_fields(tmp_path):
 
 
 def test_the_verdict_map_is_shared():
-    from rlwhf.reward.rubric import VERDICTS
+    import rlwhf.evaluate.runner
+    import rlwhf.evaluate.teachers
+    import rlwhf.reward.model
+    import rlwhf.reward.rubric
+    from rlwhf.data.schema import verdict_of
     from rlwhf.teacher.prompt import GRADE_VERDICT as teacher_map
 
-    assert VERDICTS is GRADE_VERDICT and teacher_map is GRADE_VERDICT
+    assert teacher_map is GRADE_VERDICT
+    # the judge, the reward's per-completion verdicts and every teacher's result go through the schema's
+    # rule (no map or rule of their own)
+    assert rlwhf.reward.rubric.verdict_of is rlwhf.reward.model.verdict_of is rlwhf.evaluate.runner.verdict_of \
+        is verdict_of
+    assert not hasattr(rlwhf.reward.rubric, "VERDICTS") and not hasattr(rlwhf.evaluate.teachers, "final_verdict")
     assert source_names("reward") == ("reward", "grade", "score")
 
 

@@ -217,13 +217,13 @@ def test_collect_refuses_an_answers_file(capsys):
 
 
 def test_the_online_teacher_request_carries_every_reference_and_known_wrong_answer(tmp_path):
-    from _rubric_teacher_server import RubricTeacherServer
+    from _loopback_teacher import LoopbackTeacher
 
     src = tmp_path / "tqa.jsonl"
     recs = read_jsonl(ASSETS / "evaluate_truthfulqa_gen.jsonl")
     answers = ["Sydney.", "The Antarctic Desert."]
     src.write_text("".join(json.dumps({**r, "student": a}) + "\n" for r, a in zip(recs, answers)))
-    with RubricTeacherServer() as teacher:
+    with LoopbackTeacher() as teacher:
         assert main(["evaluate", "--answers", str(src), "--map", "answer=student", "--teacher", "openai",
                      "--base-url", teacher.url, "--teacher-model", "rubric-judge", "--output-dir", "online"]) == 0
         seen = sorted(teacher.seen, key=lambda s: s["references"][0])

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from _rubric_teacher_server import RubricTeacherServer
+from _loopback_teacher import LoopbackTeacher
 from _swift_student import SwiftStudent, swift_executable
 
 from rlwhf.cli.main import main
@@ -94,7 +94,7 @@ def test_a_model_name_the_server_does_not_serve_is_one_line(student, heldout, ca
 
 
 def test_the_loop_served_policy_collect_gate_launch(student, policy, heldout, capsys):
-    with RubricTeacherServer() as teacher:
+    with LoopbackTeacher() as teacher:
         rc = main(["collect", "--student-base-url", student.url, "--student-model", student.model,
                    "--prompts", str(heldout), "--n-samples", "2", "--temperature", "1.0", "--seed", "3",
                    "--max-new-tokens", "12", "--teacher", "openai", "--base-url", teacher.url,

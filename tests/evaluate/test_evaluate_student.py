@@ -3,19 +3,18 @@ bounded concurrency, and bad input (404 for the model, not a chat server, unreac
 a refused key), each a one-line error or a counted error row, with no key in any output."""
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from _loopback_teacher import LoopbackHandler, LoopbackServer
 
 from rlwhf.cli.main import main
 
 KEY = "sk-student-secret-4242"
 
 
-class StudentServer:
+class StudentServer(LoopbackServer):
     """Answers "What is A plus B?" with "The answer is A+B."; "empty" prompts get "", "fail" prompts a 500.
 
     `mode`: "chat" (the above), "html" (a web page for every request), "ignore_n" (one choice whatever n is).
@@ -24,58 +23,32 @@ class StudentServer:
     def __init__(self, mode="chat", model="student", key=None, delay=0.0):
         self.mode, self.model, self.key, self.delay = mode, model, key, delay
         self.bodies: list[dict] = []
-        self.inflight = self.max_inflight = 0
-        self.lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _finish(self):
-                """No longer in flight (once). Called just before the last write too: a client that has its
-                answer may send its next request before this handler's `finally` runs."""
-                with server.lock:
-                    if getattr(self, "_counted", False):
-                        self._counted = False
-                        server.inflight -= 1
-
-            def reply(self, code, payload, ctype="application/json"):
-                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self._finish()
-                self.wfile.write(data)
-
+        class Handler(LoopbackHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                self.count()
                 with server.lock:
                     server.bodies.append(body)
-                    server.inflight += 1
-                    self._counted = True
-                    server.max_inflight = max(server.max_inflight, server.inflight)
                 try:
                     server.handle(self, body)
                 finally:
                     self._finish()
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        super().__init__(Handler)
 
     def handle(self, h, body):
         if self.mode == "html":
-            return h.reply(200, b"<html><body>Welcome to nginx!</body></html>", "text/html")
+            return h.send(200, b"<html><body>Welcome to nginx!</body></html>", ctype="text/html")
         if self.key and h.headers.get("Authorization") != f"Bearer {self.key}":
-            return h.reply(401, {"error": {"message": f"bad key {h.headers.get('Authorization')}"}})
+            return h.send(401, {"error": {"message": f"bad key {h.headers.get('Authorization')}"}})
         if body.get("model") != self.model:  # what vLLM answers for a name it does not serve
-            return h.reply(404, {"object": "error", "message": f"The model `{body.get('model')}` does not exist.",
+            return h.send(404, {"object": "error", "message": f"The model `{body.get('model')}` does not exist.",
                                  "type": "NotFoundError", "code": 404})
         question = body["messages"][-1]["content"]
         if "fail" in question:
-            return h.reply(500, {"error": "boom"})
+            return h.send(500, {"error": "boom"})
         time.sleep(self.delay)
         if "empty" in question:
             text = ""
@@ -88,16 +61,8 @@ class StudentServer:
         n = 1 if self.mode == "ignore_n" else body.get("n", 1)
         choices = [{"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
                    for i in range(n)]
-        h.reply(200, {"id": "x", "object": "chat.completion", "choices": choices,
+        h.send(200, {"id": "x", "object": "chat.completion", "choices": choices,
                       "usage": {"prompt_tokens": 5, "completion_tokens": 4}})
-
-    def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def prompts_file(path, questions, answerable=True):

@@ -10,7 +10,7 @@ import subprocess
 from types import SimpleNamespace
 
 import pytest
-from _rubric_teacher import RubricTeacher
+from _loopback_teacher import LoopbackTeacher
 
 from rlwhf.reward import judge, plugin_path
 from rlwhf.reward.teacher_reward import TeacherRewardConfig, balanced, read_records
@@ -44,7 +44,7 @@ def test_swift_async_orm_through_ms_swifts_reward_loop(monkeypatch, tmp_path):
     import_external_file(plugin_path())
     cls = orms["rlwhf_teacher"]
     assert issubclass(cls, AsyncORM) and "rlwhf_honesty" in orms
-    with RubricTeacher() as server:
+    with LoopbackTeacher() as server:
         teacher_env(monkeypatch, server.url, tmp_path)
         orm = cls(args=SimpleNamespace(output_dir=str(tmp_path / "v0-run")))  # how ms-swift builds it
         samples = [GRPOSample(messages=[{"role": "user", "content": q}, {"role": "assistant", "content": a}],
@@ -66,7 +66,7 @@ def test_trl_teacher_reward_is_async_and_graded_by_the_teacher(monkeypatch, tmp_
 
     assert asyncio.iscoroutinefunction(trl_rewards.teacher_reward)
     assert resolve_reward("rlwhf_teacher") is trl_rewards.teacher_reward
-    with RubricTeacher() as server:
+    with LoopbackTeacher() as server:
         cfg = teacher_env(monkeypatch, server.url, tmp_path)
         conversations = [[{"role": "user", "content": q}] for q, _, _ in QUESTIONS]
         out = asyncio.run(trl_rewards.teacher_reward([[{"role": "assistant", "content": a}] for a in ANSWERS],
@@ -91,7 +91,7 @@ def test_real_trl_grpo_trainer_gathers_the_async_teacher_reward(tiny_model_dir, 
 
     ds = Dataset.from_dict({"prompt": [q for q, _, _ in QUESTIONS], "solution": [s for _, s, _ in QUESTIONS],
                             "answerable": [a for _, _, a in QUESTIONS]})
-    with RubricTeacher(latency_s=0.05) as server:
+    with LoopbackTeacher(latency_s=0.05) as server:
         cfg = teacher_env(monkeypatch, server.url, tmp_path)
         reward = make_teacher_reward(cfg, telemetry_dir=str(tmp_path / "trl"))
         args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, num_generations=2,
@@ -124,7 +124,7 @@ def test_real_swift_rlhf_with_rlwhf_teacher(tiny_model_dir, tmp_path):
            "--max_steps", "2", "--logging_steps", "1", "--output_dir", str(out), "--report_to", "none",
            "--tuner_type", "full", "--torch_dtype", "float32", "--dataloader_num_workers", "0",
            "--save_strategy", "no", "--log_completions", "true"]
-    with RubricTeacher(latency_s=0.05) as server:
+    with LoopbackTeacher(latency_s=0.05) as server:
         cfg = TeacherRewardConfig(source="teacher", base_url=server.url, model="teacher",
                                   cache=str(tmp_path / "cache.sqlite"))
         env = {**os.environ, "HF_HUB_OFFLINE": "1", **cfg.to_env()}

@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from _rubric_teacher import RubricTeacher
+from _loopback_teacher import LoopbackTeacher
 
 from rlwhf.cli.main import main
 from rlwhf.reward.teacher_reward import balanced, read_records
@@ -43,7 +43,7 @@ def test_teacher_rewarded_grpo_makes_the_policy_more_honest(embedded_policy, tmp
     """Reduced budget: the loopback teacher (grading by the rubric judge's logic) is the only grader."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # a 0.9M-parameter policy: more threads only contend
     out = tmp_path / "run"
-    with RubricTeacher() as teacher:
+    with LoopbackTeacher() as teacher:
         assert main(["launch", "--output_dir", str(out), "--model", str(embedded_policy), "--max-steps", "100",
                      "--eval-limit", "80", "--reward", "teacher", "--teacher-base-url", teacher.url,
                      "--teacher-model", "rubric-loopback", "--teacher-price-per-million-tokens", "0.5"]) == 0
@@ -78,7 +78,7 @@ def _plan(tmp_path: Path, model: Path, url: str, *extra: str) -> Path:
 
 
 def test_kill_9_then_resume_reaches_the_step_count_and_regrades_nothing(tiny_model_dir, tmp_path):
-    with RubricTeacher(latency_s=0.3) as teacher:  # slow enough that steps take a while: room to kill
+    with LoopbackTeacher(latency_s=0.3) as teacher:  # slow enough that steps take a while: room to kill
         plan = _plan(tmp_path, tiny_model_dir, teacher.url)
         proc = subprocess.Popen([sys.executable, "-m", "rlwhf", "train", "--plan", str(plan), "--no-progress"],
                                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -125,7 +125,7 @@ def test_kill_9_then_resume_reaches_the_step_count_and_regrades_nothing(tiny_mod
 def test_teacher_down_from_the_start_stops_before_training(tiny_model_dir, tmp_path, capsys):
     from rlwhf.plan import LaunchPlan
 
-    with RubricTeacher(down=True) as teacher:
+    with LoopbackTeacher(down=True) as teacher:
         plan = _plan(tmp_path, tiny_model_dir, teacher.url)
         # quick retries (the plan's variables are the reward's configuration)
         LaunchPlan.load(plan).with_args(env={"RLWHF_TEACHER_MAX_RETRIES": "1",

@@ -116,8 +116,11 @@ def test_build_reports_bad_rows_with_file_and_line(tmp_path):
     logs.write_text('{"prompt": "Q?", "answer": "A.", "reward": 2}\n{"prompt": "Q?", "answer": "A.", "reward": 1.5}\n')
     with pytest.raises(RlwhfError, match=r"logs.jsonl:2: 'reward' .* integer in -2..2"):
         build(logs, tmp_path / "out")
+    logs.write_text('{"prompt": "Q?", "answer": "A.", "reward": 2}\n{"prompt": "Q?", "answer": "A.", "grade": NaN}\n')
+    with pytest.raises(RlwhfError, match=r"logs.jsonl:2: 'reward' .* integer in -2..2, got nan"):
+        build(logs, tmp_path / "out")  # (int(nan) raised a bare ValueError here once)
     logs.write_text('{"prompt": "Q?", "answer": "A.", "reward": 2}\n{not json\n')
-    with pytest.raises(RlwhfError, match=r"logs.jsonl:2: not valid JSON"):
+    with pytest.raises(RlwhfError, match=r"logs.jsonl:2: invalid JSON"):
         build(logs, tmp_path / "out")
     with pytest.raises(RlwhfError, match="graded logs not found"):
         build(tmp_path / "none.jsonl", tmp_path / "out")

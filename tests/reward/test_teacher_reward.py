@@ -6,7 +6,7 @@ import sqlite3
 import zlib
 
 import pytest
-from _rubric_teacher import RubricTeacher
+from _loopback_teacher import LoopbackTeacher, by_attempt
 
 from rlwhf.errors import RlwhfError
 from rlwhf.plan import LaunchPlan, find_secrets
@@ -42,20 +42,16 @@ def cfg(url, tmp_path, **kw):
 def test_faults_every_completion_rewarded_and_accounted(tmp_path):
     """429 (Retry-After, retry-after-ms), 500, a hang past the timeout, malformed JSON, a dropped
     connection: every completion gets the judge-equal grade or a counted fallback; the invariant holds."""
-    script = {0: ["429", "good"], 1: ["429_ms", "good"], 2: ["500", "500", "good"], 3: ["hang", "good"],
+    script = {0: ["429_retry_after", "good"], 1: ["429_ms", "good"], 2: ["500", "500", "good"], 3: ["hang", "good"],
               4: ["malformed", "good"], 5: ["drop", "good"], 6: ["bad_json", "good"], 7: ["chatty"]}
     forever = {"The answer is 6.": ["500"] * 10, "I believe the answer is 5, but I'm not certain.": ["malformed"] * 4}
 
-    def plan(answer, k):
-        if answer in forever:
-            steps = forever[answer]
-        else:
-            steps = script[zlib.crc32(answer.encode()) % 8]
-        return steps[k] if k < len(steps) else "good"
+    def plan(asked):
+        return forever.get(asked.answer) or script[zlib.crc32(asked.answer.encode()) % 8]
 
     comps, kw = batch()
     judge_rewards = TeacherReward(TeacherRewardConfig()).score(comps, **kw)
-    with RubricTeacher(script=plan, hang_s=1.5) as server:
+    with LoopbackTeacher(script=by_attempt(plan), hang_s=1.5, retry_after="0") as server:
         reward = TeacherReward(cfg(server.url, tmp_path))
         reward.set_telemetry(tmp_path / "run")
         rewards = reward.score(comps, **kw)
@@ -73,14 +69,14 @@ def test_faults_every_completion_rewarded_and_accounted(tmp_path):
 
 def test_response_format_sent_then_dropped_after_400_and_no_temperature(tmp_path):
     comps, kw = batch(2)
-    with RubricTeacher(reject_response_format=True) as server:
+    with LoopbackTeacher(reject_response_format=True) as server:
         reward = TeacherReward(cfg(server.url, tmp_path))
         reward.score(comps, **kw)
         assert reward.last_stats["fallbacks"] == 0 and reward.last_stats["requests"] == 12
         assert server.bodies[0]["response_format"] == RESPONSE_FORMAT
         assert all("temperature" not in b for b in server.bodies)
         assert all("response_format" not in b for b in server.bodies[-3:])
-    with RubricTeacher() as server:
+    with LoopbackTeacher() as server:
         reward = TeacherReward(cfg(server.url, tmp_path, temperature=0.0, response_format="none",
                                    cache=str(tmp_path / "other.sqlite")))
         reward.score(comps, **kw)
@@ -89,7 +85,7 @@ def test_response_format_sent_then_dropped_after_400_and_no_temperature(tmp_path
 
 def test_budget_spent_local_judge_takes_over_said_once(tmp_path, capsys):
     comps, kw = batch()
-    with RubricTeacher() as server:
+    with LoopbackTeacher() as server:
         reward = TeacherReward(cfg(server.url, tmp_path, max_requests=3, concurrency=1))
         reward.score(comps, **kw)
         again, kw2 = batch(tag=" (again)")
@@ -103,7 +99,7 @@ def test_budget_spent_local_judge_takes_over_said_once(tmp_path, capsys):
 
 def test_token_budget(tmp_path):
     comps, kw = batch()
-    with RubricTeacher() as server:
+    with LoopbackTeacher() as server:
         reward = TeacherReward(cfg(server.url, tmp_path, max_tokens=240, concurrency=1))
         reward.score(comps, **kw)
     assert reward.last_stats["tokens"] == 240 and reward.last_stats["requests"] == 2  # 120 tokens a reply
@@ -111,7 +107,7 @@ def test_token_budget(tmp_path):
 
 def test_teacher_down_from_the_start_stops_unless_fallback_judge(tmp_path):
     comps, kw = batch(1)
-    with RubricTeacher(down=True) as server:
+    with LoopbackTeacher(down=True) as server:
         with pytest.raises(TeacherUnavailable, match="did not answer any.*--teacher-fallback judge"):
             TeacherReward(cfg(server.url, tmp_path)).score(comps, **kw)
         reward = TeacherReward(cfg(server.url, tmp_path, fallback="judge"))
@@ -121,7 +117,7 @@ def test_teacher_down_from_the_start_stops_unless_fallback_judge(tmp_path):
 
 def test_down_later_in_the_run_falls_back_without_stopping(tmp_path):
     comps, kw = batch(1)
-    with RubricTeacher() as server:
+    with LoopbackTeacher() as server:
         reward = TeacherReward(cfg(server.url, tmp_path))
         reward.score(comps, **kw)
         server.down = True
@@ -132,7 +128,7 @@ def test_down_later_in_the_run_falls_back_without_stopping(tmp_path):
 
 def test_hybrid_asks_only_where_the_judge_is_not_certain(tmp_path):
     comps, kw = batch()
-    with RubricTeacher() as server:
+    with LoopbackTeacher() as server:
         reward = TeacherReward(cfg(server.url, tmp_path, source="hybrid"))
         reward.score(comps, **kw)
         s = reward.last_stats
@@ -152,7 +148,7 @@ def test_cache_is_shared_with_evaluate(tmp_path):
     from rlwhf.teacher.client import OnlineTeacher
 
     comps, kw = batch(2)
-    with RubricTeacher() as server:
+    with LoopbackTeacher() as server:
         teacher = OnlineTeacher(server.url, "teacher", cache_path=str(tmp_path / "cache.sqlite"), concurrency=4)
         teacher.grade_many([GradeRequest(p, "  " + c + " ", r, a) for p, c, r, a in
                             zip(kw["prompts"], comps, kw["reference"], kw["answerable"])])
@@ -187,7 +183,7 @@ def test_cache_survives_several_processes_writing_at_once(tmp_path):
 def test_api_key_only_in_the_header_never_written(tmp_path, monkeypatch):
     monkeypatch.setenv("RLWHF_TEST_TEACHER_KEY", KEY)
     comps, kw = batch(1)
-    with RubricTeacher(script=lambda a, k: "401" if a == "The answer is 6." else "good") as server:
+    with LoopbackTeacher(script=lambda asked, k: "401" if asked.answer == "The answer is 6." else "good") as server:
         c = cfg(server.url, tmp_path, api_key_env="RLWHF_TEST_TEACHER_KEY")
         reward = TeacherReward(c)
         reward.set_telemetry(tmp_path / "run")
@@ -237,7 +233,7 @@ def test_summary_sums_calls_and_prices_tokens():
 
 def test_a_teacher_that_only_writes_nonsense_is_said_once_and_counted(tmp_path, capsys):
     comps, kw = batch(1)
-    with RubricTeacher(script=lambda a, k: "malformed") as server:
+    with LoopbackTeacher(script=lambda asked, k: "malformed") as server:
         reward = TeacherReward(cfg(server.url, tmp_path))
         reward.score(comps, **kw)
         reward.score(comps, **kw)

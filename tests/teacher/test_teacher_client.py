@@ -5,7 +5,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from _teacher_server import SCRIPTS, FlakyServer, expected_grade
+from _loopback_teacher import FLAKY_STEPS, LoopbackTeacher, by_attempt, expected_grade, grade_by_index
 
 from rlwhf.cli.main import main
 from rlwhf.errors import RlwhfError
@@ -53,8 +53,8 @@ def test_flaky_server_200_rows_every_row_accounted_retries_exact_then_cache(
             assert r["grade"] == expected_grade(i) and r["verdict"] != "error" and "status" not in r
 
     # 20 rows per script: requests and retries follow exactly from the pattern.
-    per_row = {k: len(v) for k, v in SCRIPTS.items()}
-    assert flaky_server.state.requests == 20 * sum(per_row.values()) == 380
+    per_row = {k: len(v) for k, v in FLAKY_STEPS.items()}
+    assert flaky_server.requests == 20 * sum(per_row.values()) == 380
     t = metrics["teacher"]
     assert t["requests"] == 380
     assert t["retries"] == 120
@@ -69,9 +69,9 @@ def test_flaky_server_200_rows_every_row_accounted_retries_exact_then_cache(
     assert len(others) == 100 and all(0.01 <= d < 0.02 * 2 ** 3 for d in others)
 
     # Second run: all from the cache, not one request, same rows.
-    before = flaky_server.state.requests
+    before = flaky_server.requests
     assert main(cli_args(flaky_server, tmp_path / "run2", answers, cache)) == 1
-    assert flaky_server.state.requests == before
+    assert flaky_server.requests == before
     rows2 = [json.loads(line) for line in open(tmp_path / "run2" / "answers.jsonl")]
     assert [(r["grade"], r["verdict"]) for r in rows2] == [(r["grade"], r["verdict"]) for r in rows]
     t2 = json.loads((tmp_path / "run2" / "metrics.json").read_text())["teacher"]
@@ -89,7 +89,7 @@ def test_flaky_server_200_rows_every_row_accounted_retries_exact_then_cache(
 
 def test_transport_failures_become_error_rows_and_are_retried_on_restart(tmp_path, recorded_sleeps):
     always_503 = {0: ["503"] * 10, 1: ["good"], 2: ["401"] * 10}
-    with FlakyServer(script=lambda i: always_503[i % 3]) as server:
+    with LoopbackTeacher(grader=grade_by_index, script=by_attempt(lambda a: always_503[a.index % 3])) as server:
         teacher = OnlineTeacher(server.url, "m", cache_path=tmp_path / "c.sqlite", max_retries=2,
                                 backoff_base=0.01, timeout=1)
         reqs = [GradeRequest(f"Q{i}: ?", "a") for i in range(6)]
@@ -97,7 +97,7 @@ def test_transport_failures_become_error_rows_and_are_retried_on_restart(tmp_pat
         assert [r.status for r in res] == ["error", "graded", "error"] * 2
         assert "http_503" in res[0].error and "after 3 request(s)" in res[0].error
         assert "http_401" in res[2].error  # not retried: a 401 does not improve
-        assert server.state.requests == 2 * (3 + 1 + 1)
+        assert server.requests == 2 * (3 + 1 + 1)
         assert teacher.stats["retries_by_reason"] == {"http_503": 4}
         # Transport errors are not cached: a restart asks exactly those rows again.
         again = OnlineTeacher(server.url, "m", cache_path=tmp_path / "c.sqlite", max_retries=0, timeout=1)
@@ -107,7 +107,7 @@ def test_transport_failures_become_error_rows_and_are_retried_on_restart(tmp_pat
 
 
 def test_interrupted_run_keeps_finished_grades(tmp_path):
-    with FlakyServer(script=lambda i: ["good"]) as server:
+    with LoopbackTeacher(grader=grade_by_index) as server:
         cache = tmp_path / "c.sqlite"
         reqs = [GradeRequest(f"Q{i}: ?", "a") for i in range(40)]
         teacher = OnlineTeacher(server.url, "m", cache_path=cache, concurrency=2, timeout=1)
@@ -123,38 +123,38 @@ def test_interrupted_run_keeps_finished_grades(tmp_path):
         teacher.close()
         kept = sqlite3.connect(cache).execute("SELECT COUNT(*) FROM grades").fetchone()[0]
         assert 5 <= kept < 40
-        first = server.state.requests
+        first = server.requests
         again = OnlineTeacher(server.url, "m", cache_path=cache, timeout=1)
         res = again.grade_many(reqs)
         assert all(r.status == "graded" for r in res)
         assert again.stats["cache_hits"] == kept and again.stats["requests"] == 40 - kept
-        assert server.state.requests == first + 40 - kept
+        assert server.requests == first + 40 - kept
 
 
 def test_cache_key_separates_teacher_model_rubric_and_reference(tmp_path):
-    with FlakyServer(script=lambda i: ["good"]) as server:
+    with LoopbackTeacher(grader=grade_by_index) as server:
         cache = tmp_path / "c.sqlite"
         base = GradeRequest("Q1: ?", "a", reference="x")
         OnlineTeacher(server.url, "m1", cache_path=cache).grade_many([base])
         for model, req in [("m1", base), ("m2", base), ("m1", GradeRequest("Q1: ?", "a", reference="y")),
                            ("m1", GradeRequest("Q1: ?", "b", reference="x"))]:
             OnlineTeacher(server.url, model, cache_path=cache).grade_many([req])
-        assert server.state.requests == 4  # the repeat of (m1, base) was a hit
+        assert server.requests == 4  # the repeat of (m1, base) was a hit
 
 
 def test_concurrency_is_bounded(tmp_path):
-    with FlakyServer(script=lambda i: ["slow"]) as server:
+    with LoopbackTeacher(grader=grade_by_index, latency_s=0.2) as server:
         t = OnlineTeacher(server.url, "m", cache_path=tmp_path / "c.sqlite", concurrency=3, timeout=5)
         res = t.grade_many([GradeRequest(f"Q{i}: ?", "a") for i in range(12)])
         assert all(r.status == "graded" for r in res)
-        assert server.state.max_inflight == 3
+        assert server.max_inflight == 3
 
 
 def test_identical_rows_are_asked_once(tmp_path):
-    with FlakyServer(script=lambda i: ["good"]) as server:
+    with LoopbackTeacher(grader=grade_by_index) as server:
         t = OnlineTeacher(server.url, "m", cache_path=tmp_path / "c.sqlite")
         res = t.grade_many([GradeRequest("Q3: ?", "a")] * 5)
-        assert server.state.requests == 1 and [r.grade for r in res] == [expected_grade(3)] * 5
+        assert server.requests == 1 and [r.grade for r in res] == [expected_grade(3)] * 5
 
 
 def test_missing_key_for_a_remote_endpoint_is_a_usage_error(monkeypatch, tmp_path, capsys):

@@ -11,10 +11,9 @@ POST /v1/responses {"model", "input": [messages], "tools": [{"type": "web_search
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from _loopback_teacher import LoopbackHandler, LoopbackServer
 
 from rlwhf.teacher.base import GradeRequest
 from rlwhf.teacher.client import ChatClient, OnlineTeacher, TransportError
@@ -24,7 +23,7 @@ LIVE_SEARCH_GONE = {"code": "Some requested entity was not found",
                     "error": "Live search is deprecated. Please switch to the Agent Tools API"}
 
 
-class XaiLike:
+class XaiLike(LoopbackServer):
     """Loopback stand-in for api.x.ai/v1 today: /responses with web_search, /chat/completions without
     Live Search. `responses=False` emulates a server without the Responses API (vLLM, Ollama): 404."""
 
@@ -32,36 +31,22 @@ class XaiLike:
         self.bodies: list[tuple[str, dict]] = []
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(LoopbackHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.bodies.append((self.path, body))
                 if self.path == "/v1/responses" and responses:
-                    self.reply(200, server.response(body))
+                    self.send(200, server.response(body))
                 elif self.path == "/v1/chat/completions" and "search_parameters" in body:
-                    self.reply(410, LIVE_SEARCH_GONE)
+                    self.send(410, LIVE_SEARCH_GONE)
                 elif self.path == "/v1/chat/completions":
                     content = json.dumps({"grade": 2, "verdict": "correct", "feedback": "no search used"})
-                    self.reply(200, {"object": "chat.completion", "choices": [
+                    self.send(200, {"object": "chat.completion", "choices": [
                         {"index": 0, "message": {"role": "assistant", "content": content}}]})
                 else:
-                    self.reply(404, {"error": f"no route {self.path}"})
+                    self.send(404, {"error": f"no route {self.path}"})
 
-            def reply(self, code: int, obj: dict):
-                data = json.dumps(obj).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     @staticmethod
     def response(body: dict) -> dict:
@@ -84,14 +69,6 @@ class XaiLike:
             "citations": ["https://en.wikipedia.org/wiki/France"],
             "usage": {"input_tokens": 120, "output_tokens": 30, "total_tokens": 150},
         }
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def test_responses_client_sends_the_web_search_tool_and_reads_the_answer():

@@ -35,7 +35,7 @@ def test_a_truncated_last_line_is_skipped_but_a_bad_middle_line_is_an_error(tmp_
     bad = tmp_path / "bad" / "logging.jsonl"
     bad.parent.mkdir()
     bad.write_text(json.dumps(SWIFT_STEP) + "\nnot json\n" + json.dumps(SWIFT_STEP) + "\n")
-    with pytest.raises(RlwhfError, match=r"bad/logging.jsonl:2: not valid JSON"):
+    with pytest.raises(RlwhfError, match=r"bad/logging.jsonl:2: invalid JSON"):
         read_trainer_log(bad)
 
 

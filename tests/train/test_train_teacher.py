@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from _rubric_teacher import RubricTeacher
+from _loopback_teacher import LoopbackTeacher
 
 from rlwhf.cli.main import main
 from rlwhf.reward.teacher_reward import balanced, read_records
@@ -18,7 +18,7 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 def test_trl_backend_teacher_reward_summed_in_the_summary(tiny_model_dir, tmp_path, capsys):
     plan = tmp_path / "plan.json"
-    with RubricTeacher(latency_s=0.05) as teacher:
+    with LoopbackTeacher(latency_s=0.05) as teacher:
         assert main(["plan", "--algo", "grpo", "--profile", "cpu", "--model", str(tiny_model_dir), "--dataset",
                      str(ASSETS / "plan_grpo_rows.jsonl"), "--output", str(plan), "--output-dir", str(tmp_path / "out"),
                      "--set", "num_generations=4", "per_device_train_batch_size=8", "max_completion_length=8",

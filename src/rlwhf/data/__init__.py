@@ -1,4 +1,4 @@
-"""Data stage: honesty logs -> canonical tuples -> quality gate -> training rows (stdlib only).
+"""Data stage: honesty logs -> canonical tuples -> quality gate -> training rows (stdlib and msgspec, no torch).
 
 `gate_file(GateConfig(...))`, `preprocess(PreprocessConfig(...))` and `make_pairs(PairsConfig(...))`
 are what `rlwhf data gate|preprocess|pairs` call.

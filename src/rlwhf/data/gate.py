@@ -64,11 +64,9 @@ class GateConfig:
 
 
 def _fast_decoder(strict: bool):
-    """A msgspec decoder accepting only rows the full rules accept (see `_fast`), or None."""
+    """A msgspec decoder accepting only rows the full rules accept (see `_fast`)."""
     from rlwhf.data import _fast
 
-    if io.msgspec is None:
-        return None
     return _fast.decoder(_fast.StrictRow if strict else _fast.Row).decode
 
 
@@ -85,7 +83,7 @@ def gate_file(cfg: GateConfig) -> dict:
     path = check_input_path(cfg.file)
     clean_path, quarantine_path, report_path = cfg.outputs()
     fast = _fast_decoder(cfg.strict)
-    fast_errors = _fast_errors()
+    from rlwhf.data._fast import ERRORS as fast_errors
     limit = cfg.max_line_bytes
     stats = LineStats()
     reasons: Counter[str] = Counter()
@@ -94,7 +92,7 @@ def gate_file(cfg: GateConfig) -> dict:
     total = valid = invalid = duplicates = 0
 
     strict, dedupe = cfg.strict, cfg.dedupe
-    fast_max = (limit or float("inf")) if fast is not None else -1  # lines up to this length try msgspec
+    fast_max = limit or float("inf")  # lines up to this length try msgspec
     from rlwhf.progress import track_reads
 
     with track_reads(io.open_input(path), "gate") as fh, JsonlWriter(clean_path) as clean, \
@@ -158,12 +156,6 @@ def gate_file(cfg: GateConfig) -> dict:
     io.write_json(report_path, report)
     report["report"] = report_path
     return report
-
-
-def _fast_errors() -> tuple:
-    from rlwhf.data import _fast
-
-    return getattr(_fast, "ERRORS", ())
 
 
 def _quarantine_row(lineno: int, err: RowError, raw: bytes) -> dict:

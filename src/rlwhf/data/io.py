@@ -1,20 +1,25 @@
-"""Fast, lossless JSONL reading and writing (stdlib; msgspec speeds it up when importable).
+"""Fast, lossless JSONL reading and writing: the one JSONL reader and writer of rlwhf.
 
 Lines are read as bytes, so nothing about a bad line is lost before it is judged: a UTF-8 BOM
 and CRLF endings are tolerated, blank lines are counted (they hold no row), and every other
 line either parses to a value or yields a `RowError` naming the rule it broke (invalid UTF-8,
-invalid JSON, a truncated last line, an over-long line).
+invalid JSON, a truncated last line, an over-long line). Rows are written with msgspec's encoder
+(a base dependency), compact and UTF-8.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Iterator
+
+import msgspec.json
 
 from rlwhf.data.schema import RowError
 from rlwhf.errors import RlwhfError
@@ -24,36 +29,8 @@ BOM = b"\xef\xbb\xbf"
 # millions of tokens); 0 disables the limit.
 DEFAULT_MAX_LINE_BYTES = 1 << 20
 
-
-def _load_msgspec():
-    """msgspec's JSON codec, or None (RLWHF_PURE_PYTHON=1 forces the stdlib path, e.g. in tests)."""
-    if os.environ.get("RLWHF_PURE_PYTHON"):
-        return None
-    try:
-        import msgspec.json
-    except ImportError:
-        return None
-    return msgspec
-
-
-def _stdlib_dumps(obj: Any) -> bytes:
-    """One JSON document as UTF-8 bytes (no newline), compact like msgspec's."""
-    # default=str: dataset rows may carry dates or decimals (msgspec encodes those natively)
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
-
-
-msgspec = _load_msgspec()
-dumps = msgspec.json.Encoder().encode if msgspec is not None else _stdlib_dumps
-
-
-def use_msgspec(enabled: bool) -> bool:
-    """Switch the msgspec shortcuts on or off in this process (benchmarks, tests); returns the old state."""
-    global msgspec, dumps, _encoder
-    old = msgspec is not None
-    msgspec = _load_msgspec() if enabled else None
-    dumps = msgspec.json.Encoder().encode if msgspec is not None else _stdlib_dumps
-    _encoder = msgspec.json.Encoder() if msgspec is not None else None
-    return old
+_encoder = msgspec.json.Encoder()
+dumps = _encoder.encode  # one JSON document as compact UTF-8 bytes (no newline)
 
 
 @dataclass
@@ -213,15 +190,6 @@ def iter_jsonl(path: str | Path, max_line_bytes: int = 0) -> Iterator[Any]:
                 raise RlwhfError(f"{path}:{lineno}: {err}") from None
 
 
-def _append(buf: bytearray, obj: Any) -> None:
-    """Encode `obj` onto the end of `buf` (msgspec writes in place, no bytes object per row)."""
-    if msgspec is None:
-        buf += _stdlib_dumps(obj)
-    else:
-        _encoder.encode_into(obj, buf, -1)
-
-
-_encoder = msgspec.json.Encoder() if msgspec is not None else None
 FLUSH_BYTES = 1 << 20
 
 
@@ -246,7 +214,7 @@ class JsonlWriter:
 
     def write(self, obj: Any) -> None:
         buf = self._buf
-        _append(buf, obj)
+        _encoder.encode_into(obj, buf, -1)  # in place: no bytes object per row
         buf.append(10)
         self.count += 1
         if len(buf) >= FLUSH_BYTES:
@@ -299,6 +267,19 @@ def write_jsonl(path: str | Path, rows: Iterable[Any]) -> int:
         return out.count
 
 
+def append_jsonl(path: str | Path, obj: Any, default=None) -> None:
+    """Append one record to a log that readers may tail while it grows (`JsonlTail`, `iter_objects`
+    with `damaged`): one write of one whole line. The stdlib encoder, so a NaN metric stays NaN;
+    `default` converts what JSON cannot hold (e.g. `float` for numpy or tensor scalars).
+
+    >>> append_jsonl("log.jsonl", {"step": 1, "loss": float("nan")}); Path("log.jsonl").read_text()
+    '{"step": 1, "loss": NaN}\\n'
+    """
+    line = (json.dumps(obj, ensure_ascii=False, default=default) + "\n").encode("utf-8")
+    with open(path, "ab") as fh:
+        fh.write(line)
+
+
 def write_json(path: str | Path, obj: Any) -> None:
     """A small JSON document (reports), pretty-printed, written atomically."""
     target = Path(path)
@@ -308,17 +289,88 @@ def write_json(path: str | Path, obj: Any) -> None:
     os.replace(tmp, target)
 
 
-def iter_objects(path: str | Path, what: str = "row") -> Iterator[tuple[str, dict]]:
-    """("file:line", object) for each non-blank line; anything but a JSON object is an RlwhfError."""
-    from rlwhf.data.schema import RowError
+DAMAGED = ("raise", "last", "skip")
 
+
+def iter_objects(path: str | Path, what: str = "row", damaged: str = "raise") -> Iterator[tuple[str, dict]]:
+    """("file:line", object) for each non-blank line; anything but a JSON object is an RlwhfError.
+
+    `damaged` says what a line that does not parse is, for logs that a writer appends to:
+    "raise" (the default) refuses it; "last" skips a last line that has no newline yet (a writer still
+    at work, or killed mid-line) and refuses any other; "skip" also skips a bad line anywhere (a killed
+    run's cut line that a resumed run then appended to). Each skipped line is logged at debug level.
+
+    >>> _ = Path("live.jsonl").write_bytes(b'{"step": 1}\\n{"step": 2, "lo')
+    >>> [obj for _, obj in iter_objects("live.jsonl", damaged="last")]
+    [{'step': 1}]
+    """
+    if damaged not in DAMAGED:
+        raise ValueError(f"damaged must be one of {DAMAGED}, got {damaged!r}")
     with open_input(path) as fh:
         for lineno, raw, terminated in iter_lines(fh):
             where = f"{path}:{lineno}"
             try:
                 obj = parse_line(raw, terminated)
             except RowError as err:
+                if damaged == "skip" or (damaged == "last" and not terminated):
+                    logging.getLogger("rlwhf").debug("%s: skipped a damaged line (%s)", where, err)
+                    continue
                 raise RlwhfError(f"{where}: {err}") from None
             if not isinstance(obj, dict):
                 raise RlwhfError(f"{where}: a {what} must be a JSON object")
             yield where, obj
+
+
+class JsonlTail:
+    """The lines another process appends to a JSONL file, as they arrive.
+
+    Each `read()` returns (line number, value) for the lines completed since the last call, where a
+    line that does not parse has a `RowError` for its value; a last line still without its newline
+    waits for it. A file that does not exist yet reads as empty.
+
+    >>> tail = JsonlTail("grow.jsonl")
+    >>> _ = Path("grow.jsonl").write_bytes(b'{"step": 1}\\n{"ste')
+    >>> tail.read()
+    [(1, {'step': 1})]
+    >>> with open("grow.jsonl", "ab") as fh:
+    ...     _ = fh.write(b'p": 2}\\nnot json\\n')
+    >>> [(n, str(v)) for n, v in tail.read()]
+    [(2, "{'step': 2}"), (3, 'invalid JSON: Expecting value at column 1')]
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.offset = 0  # bytes consumed, the partial line included
+        self.lines = 0  # complete lines consumed
+        self._partial = b""
+
+    def skip_existing(self) -> None:
+        """Start at the file's current end: lines already there are not new."""
+        try:
+            with open(self.path, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            return
+        self.offset = len(data)
+        self.lines = data.count(b"\n")
+        self._partial = data[data.rfind(b"\n") + 1:]
+
+    def read(self) -> list[tuple[int, Any]]:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                chunk = fh.read()
+        except OSError:
+            return []
+        self.offset += len(chunk)
+        data = self._partial + chunk
+        end = data.rfind(b"\n") + 1
+        self._partial = data[end:]
+        out: list[tuple[int, Any]] = []
+        for lineno, raw, _ in iter_lines(io.BytesIO(data[:end])):
+            try:
+                out.append((self.lines + lineno, parse_line(raw)))
+            except RowError as err:
+                out.append((self.lines + lineno, err))
+        self.lines += data.count(b"\n", 0, end)
+        return out

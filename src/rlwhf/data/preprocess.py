@@ -196,16 +196,14 @@ def iter_canonical(cfg: PreprocessConfig, required: tuple[str, ...]) -> Iterator
 
 
 def _fast_canonical(required: tuple[str, ...], strict: bool, as_struct: bool = False):
-    """msgspec shortcut for rows already in canonical shape (no unknown fields), else None.
+    """msgspec shortcut for rows already in canonical shape (no unknown fields).
 
     Returns a converter from a line to the canonical row (a struct that encodes exactly like the
     dict when `as_struct`), or None for any row the full rules must judge.
     """
-    from rlwhf.data import _fast
-
-    if io.msgspec is None:
-        return None
     from msgspec.structs import asdict
+
+    from rlwhf.data import _fast
 
     full = required == ROW_REQUIRED
     decode = _fast.decoder(_fast.CanonicalRow if full else _fast.PromptRow).decode

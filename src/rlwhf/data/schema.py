@@ -51,8 +51,23 @@ def first_present(obj: Mapping, name: str) -> tuple[str | None, Any]:
 
 REWARD_MIN, REWARD_MAX = -2, 2
 # The rubric's grade -> verdict map, the project's only one (docs/design.md, "The rubric"). On an
-# unanswerable question a grade >= 0 is "abstained" (the judge's rule, rlwhf.reward.rubric).
+# unanswerable question a grade >= 0 is "abstained" (`verdict_of`, the one place of that rule).
 GRADE_VERDICT = {2: "correct", 1: "correct", 0: "abstained", -1: "incorrect", -2: "incorrect"}
+
+
+def verdict_of(grade: int | None, answerable: bool | None = None, verdict: str | None = None) -> str:
+    """The rubric's verdict for `grade` (or a teacher's own `verdict`): on a question marked unanswerable
+    nothing is "correct", so "correct" becomes "abstained" (a grade >= 0 there says nobody can know). The
+    judge, the reward's per-completion verdicts and every teacher's result go through this one rule.
+
+    >>> verdict_of(2), verdict_of(2, answerable=False), verdict_of(-1, answerable=False)
+    ('correct', 'abstained', 'incorrect')
+    >>> verdict_of(1, False, verdict="correct"), verdict_of(1, True, verdict="correct")
+    ('abstained', 'correct')
+    """
+    verdict = verdict or GRADE_VERDICT[grade]
+    return "abstained" if answerable is False and verdict == "correct" else verdict
+
 # Metadata that upstream honesty logs carry; `--strict` requires all three.
 STRICT_METADATA = ("source_ai", "confidence_score", "rubric_dimension")
 # `metadata.closed_world: true` (or a top-level `closed_world: true` column in trainer rows) says the

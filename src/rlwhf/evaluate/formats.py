@@ -35,7 +35,7 @@ ANSWER_SOURCES = source_names("answer")  # the schema's one alias table
 # canonical field -> the columns each format reads it from, tried in order.
 FORMATS: dict[str, dict[str, tuple[str, ...]]] = {
     "rlwhf": {
-        "prompt": ("prompt", "question", "query", "instruction", "problem"),
+        "prompt": (*source_names("prompt"), "problem"),
         "reference": (*source_names("reference"), "best_answer"),
         "references": ("references", "correct_answers", "reference_answers"),
         "incorrect_answers": ("incorrect_answers",),

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from rlwhf.errors import RlwhfError, require
+from rlwhf.progress import Tracker, transformers_bars
 
 
 def chat_messages(prompt: str, system_prompt: str | None = None) -> list[dict]:
@@ -73,7 +74,8 @@ def load_policy(model_dir: str | Path, device: str | None = None):
     if not (path / "config.json").is_file():
         raise RlwhfError(f"{model_dir}: not a model folder (no config.json)")
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(path))
-    model = transformers.AutoModelForCausalLM.from_pretrained(str(path))
+    with transformers_bars():  # its "Loading weights" bar, only where ours show
+        model = transformers.AutoModelForCausalLM.from_pretrained(str(path))
     model.to(pick_device(device))
     model.eval()
     # Left padding keeps every prompt's last token at the same position, so one greedy batch
@@ -128,6 +130,8 @@ def generate_answers(model_dir, prompts: list[str], batch_size: int = 64, max_ne
     previous_threads = torch.get_num_threads()
     used_threads = auto_threads(model, threads)
     torch.set_num_threads(used_threads)
+    # A bar on a terminal (no log lines elsewhere: the caller says how long it took).
+    steps = Tracker(len(texts), "generated", "prompt", bar_desc="generate")
     try:
         with torch.no_grad():
             for start in range(0, len(order), batch_size):
@@ -154,7 +158,9 @@ def generate_answers(model_dir, prompts: list[str], batch_size: int = 64, max_ne
                     new_tokens += len(ids)
                     answers[i] = tokenizer.decode(ids, skip_special_tokens=True).strip()
                 batches += 1
+                steps.update(len(idx))
     finally:
+        steps.close()
         torch.set_num_threads(previous_threads)  # process-wide: the launch trains after evaluating
     if stats is not None:
         stats.update(prompts=len(prompts), backend="transformers", batches=batches, new_tokens=new_tokens, threads=used_threads,

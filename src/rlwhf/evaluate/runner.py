@@ -7,18 +7,19 @@ measure, write. Every input row reaches answers.jsonl, graded or with verdict "e
 from __future__ import annotations
 
 import json
-import sys
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlwhf.data.io import write_json, write_jsonl
-from rlwhf.data.schema import is_closed_world
+from rlwhf.data.schema import is_closed_world, verdict_of
 from rlwhf.errors import RlwhfError
 from rlwhf.evaluate.dpo import dpo_delta, export_pairs, preferred_of
 from rlwhf.evaluate.metrics import compute_metrics
 from rlwhf.evaluate.rows import read_graded, read_rows
-from rlwhf.evaluate.teachers import final_verdict, make_teacher
+from rlwhf.evaluate.teachers import make_teacher
+from rlwhf.progress import Tracker
 from rlwhf.teacher.base import GradeRequest
 
 
@@ -146,7 +147,7 @@ def _apply(row: dict, res, prefix: str = "") -> None:
     No answer to an unanswerable question is "correct" (docs/design.md); the rubric judge's rule applies to
     every teacher: there a grade >= 0 (saying nobody can know) is "abstained", < 0 "incorrect".
     """
-    verdict = final_verdict(res.verdict, row.get("answerable"))
+    verdict = verdict_of(res.grade, row.get("answerable"), res.verdict)
     row[prefix + "grade"] = res.grade
     row[prefix + "verdict"] = verdict
     row[prefix + "feedback"] = res.feedback
@@ -156,7 +157,7 @@ def _apply(row: dict, res, prefix: str = "") -> None:
 
 
 def _log(msg: str) -> None:
-    print(f"[rlwhf evaluate] {msg}", file=sys.stderr, flush=True)
+    logging.getLogger("rlwhf.evaluate").info(f"[rlwhf evaluate] {msg}")
 
 
 def evaluate(cfg: EvaluateConfig) -> dict:
@@ -280,26 +281,16 @@ def _grade(teacher, rows: list[dict], dpo_rows: list[dict]) -> None:
     for row in dpo_rows:
         row["preferred_answer"] = preferred_of(row)
     requests = [request(r, r["answer"]) for r in rows] + [request(r, r["preferred_answer"]) for r in dpo_rows]
-    results = teacher.grade_many(requests, on_result=_progress(len(requests))) if requests else []
+    results = []
+    if requests:  # a bar on a terminal; elsewhere a log line every quarter (online grading can take minutes)
+        with Tracker(len(requests), "graded", "row", log=_log, marks=4, bar_desc="grade") as steps:
+            results = teacher.grade_many(requests, on_result=lambda _i, _res: steps.update())
     for row, res in zip(rows, results[:len(rows)]):
         _apply(row, res)
     for row, res in zip(dpo_rows, results[len(rows):]):
         _apply(row, res, prefix="preferred_")
         if row.get("grade") is not None and row.get("preferred_grade") is not None:
             row["dpo_delta"] = dpo_delta(row["grade"], row["preferred_grade"])
-
-
-def _progress(total: int):
-    """An on_result callback that logs every quarter (online grading can take minutes)."""
-    marks = {max(1, round(total * q / 4)) for q in (1, 2, 3, 4)}
-    done = [0]
-
-    def report(_i, _res) -> None:
-        done[0] += 1
-        if done[0] in marks:
-            _log(f"graded {done[0]}/{total}")
-
-    return report
 
 
 def _pct(x) -> str:

@@ -12,7 +12,7 @@ After that a failing row is an error row (verdict "error", counted, exit 1); an 
 
 from __future__ import annotations
 
-import sys
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from rlwhf.errors import RlwhfError
 from rlwhf.evaluate.generate import chat_messages
+from rlwhf.progress import Tracker
 from rlwhf.teacher.client import ChatClient, TransportError
 
 
@@ -114,19 +115,18 @@ class ServedStudent:
         started = time.perf_counter()
         out: list[list[Sample] | None] = [None] * len(prompts)
         out[0] = self.check(prompts[0])
-        done = [1]
-        marks = {max(1, round(len(prompts) * q / 4)) for q in (1, 2, 3, 4)}
-        if len(prompts) > 1:
-            pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="student")
-            try:
-                futures = {pool.submit(self._safe_ask, p): i for i, p in enumerate(prompts) if i > 0}
-                for fut in as_completed(futures):
-                    out[futures[fut]] = fut.result()
-                    done[0] += 1
-                    if done[0] in marks:
-                        _log(f"student answered {done[0]}/{len(prompts)}")
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+        # A bar on a terminal; elsewhere a log line every quarter.
+        with Tracker(len(prompts), "student answered", "prompt", log=_log, marks=4, bar_desc="student") as steps:
+            steps.update()
+            if len(prompts) > 1:
+                pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="student")
+                try:
+                    futures = {pool.submit(self._safe_ask, p): i for i, p in enumerate(prompts) if i > 0}
+                    for fut in as_completed(futures):
+                        out[futures[fut]] = fut.result()
+                        steps.update()
+                finally:
+                    pool.shutdown(wait=True, cancel_futures=True)
         samples = [s for per in out for s in per]  # type: ignore[union-attr]
         self.stats.update(prompts=len(prompts), samples=len(samples),
                           errors=sum(s.error is not None for s in samples),
@@ -155,4 +155,4 @@ def _one_line(text: str, limit: int = 200) -> str:
 
 
 def _log(msg: str) -> None:
-    print(f"[rlwhf evaluate] {msg}", file=sys.stderr, flush=True)
+    logging.getLogger("rlwhf.evaluate").info(f"[rlwhf evaluate] {msg}")

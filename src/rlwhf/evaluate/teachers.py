@@ -90,16 +90,6 @@ class OfflineTeacher:
         pass
 
 
-def final_verdict(verdict: str, answerable: bool | None) -> str:
-    """No answer to an unanswerable question is "correct" (docs/design.md): there a grade >= 0 (saying nobody
-    can know) is "abstained". Every teacher's verdict goes through this rule.
-
-    >>> final_verdict("correct", False), final_verdict("correct", True)
-    ('abstained', 'correct')
-    """
-    return "abstained" if answerable is False and verdict == "correct" else verdict
-
-
 def _offline(cfg) -> OfflineTeacher:
     return OfflineTeacher.from_config(cfg)
 

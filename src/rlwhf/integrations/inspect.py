@@ -30,7 +30,8 @@ from inspect_ai.scorer import Metric, SampleScore, Score, Scorer, Target, mean, 
 from inspect_ai.solver import TaskState, generate, system_message  # noqa: E402
 
 from rlwhf.evaluate.metrics import compute_metrics  # noqa: E402
-from rlwhf.evaluate.teachers import final_verdict, make_teacher  # noqa: E402
+from rlwhf.data.schema import verdict_of  # noqa: E402
+from rlwhf.evaluate.teachers import make_teacher  # noqa: E402
 from rlwhf.teacher.base import GradeRequest  # noqa: E402
 
 METRIC_NAMES = ("accuracy", "hallucination_rate", "abstention_rate", "accuracy_given_attempted", "simpleqa_f1",
@@ -128,7 +129,7 @@ def honesty(teacher: str = "offline", base_url: str | None = None, teacher_model
         res = (await asyncio.to_thread(grader.grade_many, [req]))[0]
         if res.status == "error" or res.grade is None:
             return Score.unscored(reason=res.error, answer=answer, metadata={"verdict": "error", "error": res.error})
-        verdict = final_verdict(res.verdict, answerable)
+        verdict = verdict_of(res.grade, answerable, res.verdict)
         return Score(value=res.grade, answer=answer, explanation=res.feedback,
                      metadata={"verdict": verdict, "answerable": answerable, "grade": res.grade})
 

@@ -77,7 +77,9 @@ def _encode(rows_path: Path, model: Path, num_proc: int, batch_size: int) -> dic
     max_length = json.loads(config.read_text()).get("max_position_embeddings") if config.is_file() else None
     template = get_template(processor, template_type=template_type, max_length=max_length,
                             truncation_strategy="raise")
-    rows = [json.loads(line) for line in rows_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    from rlwhf.data.io import iter_objects
+
+    rows = [row for _, row in iter_objects(rows_path)]  # preprocess wrote them: line i is row i
     lengths, failed = [], []
     # Batched like ms-swift's own pre-tokenization; a row the template rejects is found by encoding its
     # batch row by row, so each failure is named by line.

@@ -22,6 +22,7 @@ import os
 import sys
 from typing import Any, Callable
 
+from rlwhf.config import parse_bool
 from rlwhf.errors import RlwhfError
 
 INSTALL = 'pip install "rlwhf[tlab]"'
@@ -60,7 +61,7 @@ def cast_params(params: dict, known: dict[str, str]) -> tuple[dict, list[str]]:
         kind = known[name]
         try:
             if kind == "boolean":
-                out[name] = _bool(raw)
+                out[name] = parse_bool(raw)  # the one boolean reader
             elif kind == "integer":
                 out[name] = int(raw) if not isinstance(raw, bool) else _bad(raw)
             elif kind == "number":
@@ -73,17 +74,6 @@ def cast_params(params: dict, known: dict[str, str]) -> tuple[dict, list[str]]:
 
 
 def _bad(raw):
-    raise ValueError(raw)
-
-
-def _bool(raw) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    value = str(raw).strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
     raise ValueError(raw)
 
 

@@ -118,6 +118,7 @@ def _with_internet(values: dict) -> dict:
 
 def _lab_job(params: dict, lab) -> tuple[str, dict]:
     """One Transformer Lab job: evaluate, then the table, the files and the headline numbers."""
+    from rlwhf.data.io import iter_objects
     from rlwhf.evaluate.runner import evaluate
     from rlwhf.integrations.tlab import cast_params, numbers
 
@@ -130,7 +131,7 @@ def _lab_job(params: dict, lab) -> tuple[str, dict]:
     lab.update_progress(10)
     result = evaluate(cfg)
     metrics = result["metrics"]
-    rows = [json.loads(line) for line in open(result["answers"], encoding="utf-8") if line.strip()]
+    rows = [row for _, row in iter_objects(result["answers"])]
     graded = [r for r in rows if r.get("grade") is not None]
     if rows and not graded:  # nothing could be graded (a retired feature, a wrong endpoint, a bad key)
         first = next((r.get("error") for r in rows if r.get("error")), "no row could be graded")
@@ -176,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from rlwhf.evaluate.runner import evaluate
     from rlwhf.integrations.tlab import in_transformer_lab, run_job
+    from rlwhf.progress import configure_logging
 
+    configure_logging(None)  # evaluate's progress lines reach the job's log, as under `rlwhf evaluate`
     if in_transformer_lab() and not argv:
         return run_job("grok_search_evaluator", _lab_job)
     known = parameters()

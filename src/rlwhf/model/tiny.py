@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import random
 import shutil
-import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -114,9 +114,12 @@ def build_model(tokenizer, cfg: TinyModelConfig):
 
 def save(model, tokenizer, output_dir: str | Path, extra: dict | None = None) -> Path:
     """Save weights, tokenizer and `rlwhf_model.json` (model_type/template for ms-swift)."""
+    from rlwhf.progress import transformers_bars
+
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
+    with transformers_bars():  # its "Writing model shards" bar, only where ours show
+        model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     info = {"model_type": SWIFT_MODEL_TYPE, "template": SWIFT_TEMPLATE, **(extra or {})}
     (out / "rlwhf_model.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
@@ -291,9 +294,14 @@ def sft(model, tokenizer, cfg: TinyPolicyConfig, log=None) -> dict:
         progress = (step - cfg.warmup_steps) / max(1, cfg.sft_steps - cfg.warmup_steps)
         return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
+    from rlwhf.progress import Tracker
+
     model.train()
     started = time.perf_counter()
     loss_ema = None
+    # A bar on a terminal; elsewhere a log line every 5% of the steps.
+    steps = Tracker(cfg.sft_steps, "sft step", "step", log=log, marks=20, bar_desc="sft",
+                    enabled=None if cfg.sft_steps else False)
     for step in range(cfg.sft_steps):
         batch = []
         for slice_ in rng.choices(slices, weights=[weights[k] for k in slices], k=cfg.batch_size):
@@ -316,9 +324,8 @@ def sft(model, tokenizer, cfg: TinyPolicyConfig, log=None) -> dict:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         loss_ema = loss.item() if loss_ema is None else 0.95 * loss_ema + 0.05 * loss.item()
-        if log and (step + 1) % max(1, cfg.sft_steps // 20) == 0:
-            elapsed = time.perf_counter() - started
-            log(f"sft step {step + 1}/{cfg.sft_steps} loss {loss_ema:.3f} ({elapsed:.0f}s)")
+        steps.update(note=f"loss {loss_ema:.3f}")
+    steps.close()
     model.eval()
     return {"steps": cfg.sft_steps, "seconds": round(time.perf_counter() - started, 1),
             "final_loss": None if loss_ema is None else round(loss_ema, 4)}
@@ -345,7 +352,7 @@ def build_tiny(output_dir: str | Path, cfg: TinyPolicyConfig | None = None, log=
 
     cfg = cfg or TinyPolicyConfig()
     check(cfg)
-    log = log or (lambda msg: print(f"[rlwhf model tiny] {msg}", file=sys.stderr, flush=True))
+    log = log or (lambda msg: logging.getLogger("rlwhf.model").info(f"[rlwhf model tiny] {msg}"))
     started = time.perf_counter()
     out = Path(output_dir)
     key = cache_key(cfg)

@@ -26,7 +26,8 @@ from typing import Any, Iterable, Sequence
 
 from rlwhf import __version__
 from rlwhf.config import parse_bool
-from rlwhf.data.schema import CLOSED_WORLD, first_present, is_closed_world, source_names
+from rlwhf.data.schema import (CLOSED_WORLD, RowError, check_reward, first_present, is_closed_world, source_names,
+                               verdict_of)
 from rlwhf.errors import RlwhfError
 from rlwhf.reward import lexicon as lx
 from rlwhf.reward.rubric import Judge, completion_text
@@ -337,37 +338,26 @@ class HonestyReward:
 
 
 # ---------------------------------------------------------------- building
-_ANSWER_KEYS = source_names("answer")  # the schema's one alias table
-_GRADE_KEYS = source_names("reward")
+def _graded_rows(path: Path) -> Iterable[dict]:
+    """The graded logs' rows, refusing a bad one with file, line and rule."""
+    from rlwhf.data.io import iter_objects
 
-
-def _graded_rows(path: Path) -> Iterable[tuple[int, dict]]:
-    """(line number, row) of graded logs, refusing bad rows with file, line and rule."""
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise RlwhfError(f"{path}:{lineno}: not valid JSON ({exc.__class__.__name__}: {exc})") from None
-            if not isinstance(row, dict):
-                raise RlwhfError(f"{path}:{lineno}: a row must be a JSON object")
-            prompt = row.get("prompt")
-            answer = next((row[k] for k in _ANSWER_KEYS if k in row), None)
-            grade = next((row[k] for k in _GRADE_KEYS if k in row), None)
-            if not isinstance(prompt, str) or not prompt.strip():
-                raise RlwhfError(f"{path}:{lineno}: 'prompt' must be a non-empty string")
-            if not isinstance(answer, str):
-                raise RlwhfError(f"{path}:{lineno}: 'answer' (or completion/response/student_answer) must be a string")
-            if isinstance(grade, bool) or not isinstance(grade, (int, float)) or grade != int(grade) \
-                    or not -2 <= grade <= 2:
-                raise RlwhfError(f"{path}:{lineno}: 'reward' (or grade/score) must be an integer in -2..2, got {grade!r}")
-            yield lineno, {"prompt": prompt, "answer": answer, "reward": int(grade),
-                           "reference": first_present(row, "reference")[1],
-                           "answerable": row.get("answerable"), "closed_world": is_closed_world(row),
-                           "split": (row.get("metadata") or {}).get("split") if isinstance(row.get("metadata"), dict)
-                           else None}
+    for where, row in iter_objects(path):
+        prompt = row.get("prompt")
+        answer = first_present(row, "answer")[1]  # the schema's one alias table
+        grade = first_present(row, "reward")[1]
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise RlwhfError(f"{where}: 'prompt' must be a non-empty string")
+        if not isinstance(answer, str):
+            raise RlwhfError(f"{where}: 'answer' (or completion/response/student_answer) must be a string")
+        try:
+            reward = check_reward(grade)
+        except RowError:
+            raise RlwhfError(f"{where}: 'reward' (or grade/score) must be an integer in -2..2, got {grade!r}") from None
+        meta = row.get("metadata")
+        yield {"prompt": prompt, "answer": answer, "reward": reward, "reference": first_present(row, "reference")[1],
+               "answerable": row.get("answerable"), "closed_world": is_closed_world(row),
+               "split": meta.get("split") if isinstance(meta, dict) else None}
 
 
 def _is_heldout(row: dict, fraction: float, use_split: bool) -> bool:
@@ -387,7 +377,7 @@ def build(dataset: str | Path, output_dir: str | Path, cfg: TrainConfig | None =
     if not dataset.is_file():
         raise RlwhfError(f"{dataset}: graded logs not found (make some: rlwhf data synth --output {dataset})")
     digest = hashlib.sha256(dataset.read_bytes()).hexdigest()
-    rows = [r for _, r in _graded_rows(dataset)]
+    rows = list(_graded_rows(dataset))
     if not rows:
         raise RlwhfError(f"{dataset}: no graded rows to learn from")
     judge = Judge()
@@ -530,15 +520,12 @@ def grade_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwa
     """(score, grade, verdict) per completion of a trainer's batch (columns as in `trainer_columns`); ms-swift's
     `is_truncated` caps an answer cut off by the length limit at 0; the verdict is correct | incorrect |
     abstained, never correct on a question marked unanswerable."""
-    from rlwhf.reward.rubric import VERDICTS
-
     out = []
     for p, c, r, a, t, w in trainer_columns(completions, kwargs):
         score, grade, _ = reward.score_one(p, c, r, a, w)
         if t:
             score, grade = min(score, 0.0), min(grade, 0)
-        verdict = "abstained" if a is False and grade >= 0 else VERDICTS[grade]
-        out.append((score, grade, verdict))
+        out.append((score, grade, verdict_of(grade, a)))
     return out
 
 

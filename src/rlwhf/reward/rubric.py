@@ -42,7 +42,7 @@ import re
 from functools import lru_cache
 from typing import Any, Callable, Iterable, NamedTuple
 
-from rlwhf.data.schema import GRADE_VERDICT
+from rlwhf.data.schema import verdict_of  # the one grade -> verdict rule
 from rlwhf.reward import lexicon as lx
 
 try:  # the regex parser, to derive each lexicon's trigger words
@@ -52,7 +52,6 @@ except ImportError:  # Python < 3.11
     import sre_constants as _sc  # type: ignore[no-redef]
     import sre_parse as _sp  # type: ignore[no-redef]
 
-VERDICTS = GRADE_VERDICT  # the one grade -> verdict map (rlwhf.data.schema)
 
 FEEDBACK = {
     "correct": "Correct and stated plainly.",
@@ -683,10 +682,7 @@ class Judge:
     # ---- the grade
     def _result(self, outcome: str, feedback: str, answerable: bool | None = None, certain: bool = True) -> Judgement:
         grade = int(self.weights[outcome])
-        verdict = VERDICTS[grade]
-        if answerable is False and grade >= 0:
-            verdict = "abstained"  # no "correct" on a question nobody can answer
-        return Judgement(grade, verdict, feedback, outcome, certain)
+        return Judgement(grade, verdict_of(grade, answerable), feedback, outcome, certain)
 
     def judge(self, prompt: str, completion: Any, reference: Any = None, answerable: bool | None = None,
               closed_world: bool = False) -> Judgement:

@@ -4,8 +4,9 @@ A row marked `closed_world: true` (top level, or in its metadata as the built-in
 graded in a closed world: its reference is the whole truth (docs/rubric.md).
 
 Each output line is the input line's own bytes with `"score"` and `"grade"` appended, so every
-other field (key order, number spelling, unicode) passes through untouched. With msgspec present
-only the fields the reward reads are decoded; without it the stdlib parses and re-encodes rows.
+other field (key order, number spelling, unicode) passes through untouched. msgspec decodes only the
+fields the reward reads; a row it cannot read that way (an odd metadata field, a bad line) goes
+through the full parser, which names the reason.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import gc
 from pathlib import Path
 from typing import Any, Optional
 
-from rlwhf.data import io as data_io
+import msgspec
+
 from rlwhf.data.io import JsonlWriter, iter_lines, open_input, parse_line
 from rlwhf.data.schema import RowError, first_present, is_closed_world, source_names
 from rlwhf.errors import RlwhfError
@@ -45,29 +47,16 @@ def score_file(reward: HonestyReward, input_path: str | Path, output_path: str |
 
 
 def _fields_decoder():
-    """A decoder of just the fields the reward reads (None without msgspec)."""
-    msgspec = data_io.msgspec
-    if msgspec is None:
-        return None, ()
+    """A msgspec decoder of just the fields the reward reads, and its errors."""
     unset: Any = msgspec.UNSET
 
     class Meta(msgspec.Struct):  # only the mark is decoded; other metadata is skipped
         closed_world: Any = unset
 
-    class Fields(msgspec.Struct):  # (a row whose metadata is not an object takes the stdlib path)
-        prompt: Any = unset
-        answer: Any = unset
-        completion: Any = unset
-        response: Any = unset
-        student_answer: Any = unset
-        reference: Any = unset
-        reference_answer: Any = unset
-        solution: Any = unset
-        answerable: Any = unset
-        closed_world: Any = unset
-        metadata: Optional[Meta] = None
-
-    Fields.__annotations__["metadata"] = Optional[Meta]  # a local class: resolve the postponed annotation
+    # Every source name of the fields read, from the schema's one alias table (a row whose metadata is
+    # not an object takes the full path).
+    names = dict.fromkeys(("prompt", *source_names("answer"), *source_names("reference"), "answerable", "closed_world"))
+    Fields = msgspec.defstruct("Fields", [(name, Any, unset) for name in names] + [("metadata", Optional[Meta], None)])
 
     return msgspec.json.Decoder(Fields).decode, (msgspec.DecodeError, msgspec.ValidationError)
 
@@ -77,15 +66,14 @@ def _score_file(reward: HonestyReward, input_path: str, output_path: str | Path)
     score_one = reward.score_one
     judge_only, judge = reward.model is None, reward.judge.judge  # the same routing as score_one
     decode_fields, decode_errors = _fields_decoder()
-    unset = data_io.msgspec.UNSET if decode_fields is not None else None
+    unset = msgspec.UNSET
     with open_input(input_path) as fh, JsonlWriter(output_path) as out:
         for lineno, raw, terminated in iter_lines(fh):
-            row = f = None
-            if decode_fields is not None:
-                try:
-                    f = decode_fields(raw)
-                except decode_errors:
-                    f = None  # the stdlib path below names the reason (or reads an odd metadata field)
+            row = None
+            try:
+                f = decode_fields(raw)
+            except decode_errors:
+                f = None  # the full path below names the reason (or reads an odd metadata field)
             if f is not None:
                 prompt = f.prompt
                 if f.answer is not unset:
@@ -126,7 +114,7 @@ def _score_file(reward: HonestyReward, input_path: str, output_path: str | Path)
             if row is None and body[-1:] == b"}" and b'"score"' not in raw and b'"grade"' not in raw:
                 tail = _TAILS.get((score, grade)) or b',"score":%s,"grade":%d}' % (repr(score).encode(), grade)
                 out.write_raw(body[:-1] + tail)
-            else:  # stdlib path, or the row already has a score/grade to replace
+            else:  # the full path, or the row already has a score/grade to replace
                 row = row if row is not None else parse_line(raw, terminated)
                 row["score"] = score
                 row["grade"] = grade

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from rlwhf.data.io import append_jsonl, iter_objects
 from rlwhf.errors import RlwhfError
 
 if typing.TYPE_CHECKING:
@@ -632,8 +633,7 @@ class TeacherReward:
             return
         try:
             self.telemetry_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.telemetry_path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record) + "\n")
+            append_jsonl(self.telemetry_path, record)
         except OSError as exc:  # telemetry must never cost a step
             self._log(f"cannot write {self.telemetry_path}: {exc.strerror}")
 
@@ -705,14 +705,8 @@ def read_records(root: str | Path, since: float | None = None) -> list[dict]:
             continue
         if since is not None and path.stat().st_mtime < since:
             continue
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue  # a line cut off by kill -9
-                if isinstance(rec, dict) and "completions" in rec:
-                    records.append(rec)
+        # damaged="skip": kill -9 can cut a line, and a resumed run appends after it (or the run is still writing)
+        records += [rec for _, rec in iter_objects(path, "telemetry record", damaged="skip") if "completions" in rec]
     records.sort(key=lambda r: r.get("time") or 0)
     return records
 

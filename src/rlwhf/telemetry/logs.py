@@ -8,12 +8,11 @@ the model-info line) are not steps.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from rlwhf.errors import RlwhfError
+from rlwhf.data.io import JsonlTail, iter_objects
 
 LOG_NAME = "logging.jsonl"
 # CSV column -> trainer-log key. GRPO logs reward/reward_std/kl; DPO logs rewards/margins instead.
@@ -66,27 +65,10 @@ def max_steps_of(record: dict) -> int | None:
 
 
 def iter_log_records(path: str | Path) -> Iterator[dict]:
-    """Every JSON object in a trainer log. A truncated LAST line (a run killed mid-write) is skipped;
-    a bad line anywhere else is an error naming the file and line."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
-    except OSError as exc:
-        raise RlwhfError(f"{path}: cannot read the trainer log: {exc.strerror}") from None
-    last = len(lines)
-    while last and not lines[last - 1].strip():
-        last -= 1
-    for lineno, line in enumerate(lines[:last], start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if lineno == last:
-                return  # killed while writing its last record
-            raise RlwhfError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-        if isinstance(obj, dict):
-            yield obj
+    """Every JSON object in a trainer log. A truncated LAST line (a run killed mid-write, or one still
+    writing) is skipped; a bad line anywhere else is an error naming the file and line."""
+    for _, record in iter_objects(path, "trainer log record", damaged="last"):
+        yield record
 
 
 def read_trainer_log(path: str | Path) -> list[dict]:
@@ -169,41 +151,26 @@ class LogFollower:
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
-        self._offsets: dict[Path, int] = {}
-        self._partial: dict[Path, bytes] = {}
+        self._tails: dict[Path, JsonlTail] = {}
         self.max_steps: int | None = None
         self.records: list[dict] = []  # every other record (model info, run summary)
+
+    def _tail(self, log: Path) -> JsonlTail:
+        if log not in self._tails:
+            self._tails[log] = JsonlTail(log)
+        return self._tails[log]
 
     def skip_existing(self) -> None:
         """Start from the current end of every existing log (an earlier run's lines are not new)."""
         for log in find_trainer_logs(self.root):
-            self._offsets[log] = log.stat().st_size
+            self._tail(log).skip_existing()
 
     def poll(self) -> list[dict]:
         new: list[dict] = []
         for log in find_trainer_logs(self.root):
-            offset = self._offsets.get(log, 0)
-            try:
-                size = log.stat().st_size
-                if size <= offset:
-                    continue
-                with open(log, "rb") as fh:
-                    fh.seek(offset)
-                    chunk = fh.read(size - offset)
-            except OSError:
-                continue
-            self._offsets[log] = offset + len(chunk)
-            data = self._partial.pop(log, b"") + chunk
-            *lines, rest = data.split(b"\n")
-            if rest:
-                self._partial[log] = rest
-            for line in lines:
-                try:
-                    record = json.loads(line)
-                except (json.JSONDecodeError, UnicodeDecodeError):
-                    continue  # the post-run reader reports bad lines with their line number
+            for _, record in self._tail(log).read():
                 if not isinstance(record, dict):
-                    continue
+                    continue  # a bad line: the post-run reader reports it with its line number
                 step = step_of(record)
                 if step is None:
                     self.records.append(record)

@@ -100,24 +100,15 @@ def _as_list(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _load_rows(paths: list[str]) -> list[dict]:
+def _load_rows(paths: list[str]) -> list[tuple[str, dict]]:
+    from rlwhf.data.io import iter_objects
+
     rows = []
     for spec in paths:
-        path = Path(spec)
-        if not path.is_file():
+        if not Path(spec).is_file():
             raise RlwhfError(f"{spec}: the TRL backend reads local JSONL files only (no hub datasets or "
                              "`path#N` sampling: use the swift backend for those)")
-        with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise RlwhfError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-                if not isinstance(row, dict):
-                    raise RlwhfError(f"{path}:{lineno}: a row must be a JSON object")
-                rows.append((f"{path}:{lineno}", row))
+        rows.extend(iter_objects(spec))
     return rows
 
 
@@ -253,6 +244,8 @@ def _step_logger(run_dir: Path, max_steps: int):
     """A TrainerCallback writing ms-swift-style `logging.jsonl` lines, so one reader serves both backends."""
     from transformers import TrainerCallback
 
+    from rlwhf.data.io import append_jsonl
+
     class JsonlLogger(TrainerCallback):
         def __init__(self):
             self.path = run_dir / "logging.jsonl"
@@ -273,8 +266,7 @@ def _step_logger(run_dir: Path, max_steps: int):
             if "loss" in record or "reward" in record:
                 record.setdefault("step_time", self._last_step_time)
                 record["global_step/max_steps"] = f"{state.global_step}/{state.max_steps or max_steps}"
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record, default=float) + "\n")
+            append_jsonl(self.path, record, default=float)
 
     return JsonlLogger()
 

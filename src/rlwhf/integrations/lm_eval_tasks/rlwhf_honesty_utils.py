@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from rlwhf.evaluate.formats import detect, field_spec, to_row
 from rlwhf.evaluate.metrics import compute_metrics
-from rlwhf.evaluate.teachers import OfflineTeacher, final_verdict
+from rlwhf.data.schema import verdict_of
+from rlwhf.evaluate.teachers import OfflineTeacher
 from rlwhf.teacher.base import GradeRequest
 
 _TEACHER = OfflineTeacher()
@@ -25,7 +26,7 @@ def grade(doc: dict, completion: str) -> tuple[int | None, str]:
     res = _TEACHER.grade_many([req])[0]
     if res.grade is None:
         return None, "error"
-    return res.grade, final_verdict(res.verdict, row["answerable"])
+    return res.grade, verdict_of(res.grade, row["answerable"], res.verdict)
 
 
 def process_results(doc: dict, results: list[str]) -> dict:
