@@ -73,7 +73,7 @@ async def _bare(url: str, model: str, prompts: list[str], concurrency: int, max_
 
 
 def _rlwhf(url: str, model: str, prompts_file: Path, concurrency: int, max_tokens: int, out: Path) -> tuple[float, list[str]]:
-    from rlwhf.evaluate.runner import EvaluateConfig, evaluate
+    from rlwhf.evaluate.evaluation import EvaluateConfig, evaluate
 
     cfg = EvaluateConfig(output_dir=str(out), student_base_url=url, student_model=model, prompts=str(prompts_file),
                          concurrency=concurrency, max_new_tokens=max_tokens, backoff_base=0.5)
@@ -97,7 +97,7 @@ def main() -> int:
 
     model_dir = args.model
     if not model_dir:
-        from rlwhf.model.tiny import TinyPolicyConfig, build_tiny
+        from rlwhf.policy.tiny import TinyPolicyConfig, build_tiny
 
         model_dir = str(work / "policy")
         build_tiny(model_dir, TinyPolicyConfig(), log=lambda m: print(f"[tiny] {m}", file=sys.stderr))

@@ -91,7 +91,7 @@ def main() -> int:
     opts = ap.parse_args()
 
     from rlwhf.data.synth import prompts
-    from rlwhf.model.tiny import TinyPolicyConfig, build_tiny
+    from rlwhf.policy.tiny import TinyPolicyConfig, build_tiny
 
     work = Path(opts.workdir)
     work.mkdir(parents=True, exist_ok=True)

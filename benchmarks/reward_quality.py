@@ -29,7 +29,7 @@ from pathlib import Path
 
 from rlwhf.data.schema import is_closed_world
 from rlwhf.reward import HonestyReward, judge
-from rlwhf.reward.model import TrainConfig, build, grade_metrics
+from rlwhf.reward.learned import RewardBuildConfig, build, grade_metrics
 
 ASSETS = Path(__file__).resolve().parents[1] / "tests" / "assets"
 TEXT_DECIDABLE = {"abstain", "hedged", "unknowable"}
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         if artifact is None:
             train = Path(tmp) / "train.jsonl"
             train.write_text("".join(json.dumps(r) + "\n" for r in synth if r["metadata"]["split"] == "train"))
-            build(train, Path(tmp) / "rm", TrainConfig())
+            build(train, Path(tmp) / "rm", RewardBuildConfig())
             artifact = str(Path(tmp) / "rm" / "honesty_reward_model.json")
         reward = HonestyReward.from_artifact(artifact)
 

@@ -52,13 +52,13 @@ def cli(*args) -> None:
 
 def policy(kind: str, work: Path) -> Path:
     if kind == "sft":
-        from rlwhf.model.tiny import build_tiny
+        from rlwhf.policy.tiny import build_tiny
 
         return Path(build_tiny(work / "policy")["output_dir"])
     if kind != "untrained":
         return Path(kind)
     from rlwhf.data.synth import iter_synth
-    from rlwhf.model.tiny import TinyModelConfig, build_untrained
+    from rlwhf.policy.tiny import TinyModelConfig, build_untrained
 
     texts = [f"{r['prompt']} {r['answer']}" for r in iter_synth(n=4000, seed=0)]
     return build_untrained(work / "policy", texts, TinyModelConfig())  # the default policy's size

@@ -19,7 +19,7 @@ if [ -z "${MODEL:-}" ]; then
   python3 - "$MODEL" <<'PY'
 import sys
 from rlwhf.data.synth import iter_synth
-from rlwhf.model.tiny import TinyModelConfig, build_model, save, train_tokenizer
+from rlwhf.policy.tiny import TinyModelConfig, build_model, save, train_tokenizer
 out = sys.argv[1]
 texts = [r["prompt"] + " " + r["answer"] for r in iter_synth(20000, seed=0)]
 tok = train_tokenizer(texts, 4096)
@@ -45,11 +45,11 @@ rlwhf plan --validate "$WORK/plan.json"
 t0=$(date +%s.%N)
 rlwhf train --plan "$WORK/plan.json"
 t1=$(date +%s.%N)
-# The same plan, bare: its own shell line with another output dir.
+# The same plan, bare: its own shell line with another output dir (the plan's args are the source).
 python3 - "$WORK/plan.json" "$WORK/plan_bare.json" "$WORK/train_bare" <<'PY'
 import sys
 from rlwhf.plan import LaunchPlan
-LaunchPlan.load(sys.argv[1]).with_args(output_dir=sys.argv[3]).write(sys.argv[2])
+LaunchPlan.load(sys.argv[1]).with_args({"output_dir": sys.argv[3]}).write(sys.argv[2])
 PY
 bash -c "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["shell"])' "$WORK/plan_bare.json")"
 t2=$(date +%s.%N)

@@ -34,7 +34,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     Seconds to build; for tests that need something ms-swift / TRL can load, not a good policy.
     """
     pytest.importorskip("torch", reason="needs the train extra: pip install -r requirements.txt")
-    from rlwhf.model.tiny import TinyModelConfig, build_untrained
+    from rlwhf.policy.tiny import TinyModelConfig, build_untrained
 
     texts = [
         f"What is {a} plus {b}? The answer is {a + b}. I believe the answer is {a + b}, but I'm not certain. "
@@ -102,7 +102,7 @@ def swift_deploy_teacher(tmp_path_factory):
     import time
     import urllib.request
 
-    from rlwhf.model.tiny import TinyModelConfig, build_untrained
+    from rlwhf.policy.tiny import TinyModelConfig, build_untrained
 
     root = tmp_path_factory.mktemp("swift_deploy")
     texts = [f"What is {a} plus {b}? The answer is {a + b}. I don't know. Grade the student answer." for a in range(20)

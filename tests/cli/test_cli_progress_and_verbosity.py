@@ -90,7 +90,7 @@ class _FakeTerminal(io.StringIO):
 
 
 def _sft(policy, steps: int = 4) -> None:
-    from rlwhf.model.tiny import TinyPolicyConfig, sft
+    from rlwhf.policy.tiny import TinyPolicyConfig, sft
 
     model, tokenizer = policy
     sft(model, tokenizer, TinyPolicyConfig(sft_steps=steps, batch_size=4, warmup_steps=1, max_position_embeddings=128))

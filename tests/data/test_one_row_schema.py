@@ -16,7 +16,7 @@ ROW = {"prompt": "What is 2+2?", "completion": "I don't know.", "student_answer"
 
 def test_every_reader_takes_the_same_fields(tmp_path):
     from rlwhf.evaluate.rows import read_rows
-    from rlwhf.reward.model import HonestyReward, _graded_rows
+    from rlwhf.reward.learned import HonestyReward, _graded_rows
     from rlwhf.reward.rubric import Judge
     from rlwhf.reward.scoring import score_file
 
@@ -36,9 +36,9 @@ def test_every_reader_takes_the_same_fields(tmp_path):
 
 
 def test_the_verdict_map_is_shared():
-    import rlwhf.evaluate.runner
+    import rlwhf.evaluate.evaluation
     import rlwhf.evaluate.teachers
-    import rlwhf.reward.model
+    import rlwhf.reward.learned
     import rlwhf.reward.rubric
     from rlwhf.data.schema import verdict_of
     from rlwhf.teacher.prompt import GRADE_VERDICT as teacher_map
@@ -46,7 +46,7 @@ def test_the_verdict_map_is_shared():
     assert teacher_map is GRADE_VERDICT
     # the judge, the reward's per-completion verdicts and every teacher's result go through the schema's
     # rule (no map or rule of their own)
-    assert rlwhf.reward.rubric.verdict_of is rlwhf.reward.model.verdict_of is rlwhf.evaluate.runner.verdict_of \
+    assert rlwhf.reward.rubric.verdict_of is rlwhf.reward.learned.verdict_of is rlwhf.evaluate.evaluation.verdict_of \
         is verdict_of
     assert not hasattr(rlwhf.reward.rubric, "VERDICTS") and not hasattr(rlwhf.evaluate.teachers, "final_verdict")
     assert source_names("reward") == ("reward", "grade", "score")
@@ -56,7 +56,7 @@ def test_the_verdict_map_is_shared():
                                           ("false", False), ("Off", False), ("no", False), ("0", False)])
 def test_one_boolean_reader(text, value):
     from rlwhf.plan.build import parse_override
-    from rlwhf.reward.model import _answerable
+    from rlwhf.reward.learned import _answerable
     from rlwhf.train.trl_backend import coerce
 
     assert parse_bool(text) is value

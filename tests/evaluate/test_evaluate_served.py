@@ -34,7 +34,7 @@ def policy(tiny_model_dir, tmp_path_factory):
         for p in model.parameters():
             if p.dim() >= 2:
                 p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
-    from rlwhf.model.tiny import save  # weights, tokenizer and rlwhf_model.json (model_type for ms-swift)
+    from rlwhf.policy.tiny import save  # weights, tokenizer and rlwhf_model.json (model_type for ms-swift)
 
     return save(model, transformers.AutoTokenizer.from_pretrained(str(tiny_model_dir)), out, {"noisy": 0.3})
 

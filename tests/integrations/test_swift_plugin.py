@@ -86,7 +86,7 @@ def test_closed_world_column_travels_ms_swifts_own_reward_path(tmp_path, monkeyp
 
 
 def test_reference_column_and_artifact_from_env(monkeypatch, tmp_path):
-    from rlwhf.reward.model import build
+    from rlwhf.reward.learned import build
 
     logs = tmp_path / "logs.jsonl"
     rows = [{"prompt": f"Who will rule Mars in {y}?", "answer": a, "reward": g}

@@ -29,7 +29,7 @@ TEACHER_KEYS = {"source", "completions", "requests", "cache_hits", "hybrid_skips
 def embedded_policy(tmp_path_factory) -> Path:
     """The embedded default policy (`rlwhf model tiny`, seed 42, as the launch builds it), from the user's
     cache when a launch has built it there (minutes otherwise, once)."""
-    from rlwhf.model.tiny import TinyPolicyConfig, build_tiny
+    from rlwhf.policy.tiny import TinyPolicyConfig, build_tiny
 
     out = tmp_path_factory.mktemp("embedded") / "policy"
     cache = os.environ.get("RLWHF_CACHE_DIR") or str(Path.home() / ".cache" / "rlwhf")

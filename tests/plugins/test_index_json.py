@@ -86,14 +86,14 @@ def test_the_validator_catches_what_the_schema_forbids():
 def test_honesty_rm_parameters_are_the_reward_config():
     """index.json (older installs) and task.yaml (today's task format) both carry the reward stage's config."""
     from rlwhf.preset import load_preset
-    from rlwhf.reward.model import TrainConfig
+    from rlwhf.reward.learned import RewardBuildConfig
 
     plugin = REPO / "plugins/core/custom_honesty_rm"
     params = json.loads((plugin / "index.json").read_text())["parameters"]
     task = yaml.safe_load((plugin / "task.yaml").read_text())
     preset = load_preset()
-    hints = typing.get_type_hints(TrainConfig)
-    for f in dataclasses.fields(TrainConfig):
+    hints = typing.get_type_hints(RewardBuildConfig)
+    for f in dataclasses.fields(RewardBuildConfig):
         assert params[f.name]["default"] == f.default, f.name
         assert params[f.name]["type"] == {int: "integer", float: "number"}[hints[f.name]]
         assert task["parameters"][f.name] == f.default

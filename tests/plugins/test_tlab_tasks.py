@@ -38,10 +38,10 @@ def test_task_yaml_is_the_current_format(task_dir):
 
 def test_task_parameters_are_the_configs():
     from rlwhf.integrations.tlab_evaluator import parameters
-    from rlwhf.reward.model import TrainConfig
+    from rlwhf.reward.learned import RewardBuildConfig
 
     rm = yaml.safe_load((RM / "task.yaml").read_text())["parameters"]
-    for name in ("dataset", "output_dir", *[f.name for f in dataclasses.fields(TrainConfig)]):
+    for name in ("dataset", "output_dir", *[f.name for f in dataclasses.fields(RewardBuildConfig)]):
         assert name in rm, name
     ev = yaml.safe_load((EVALUATOR / "task.yaml").read_text())["parameters"]
     assert set(ev) == set(parameters())

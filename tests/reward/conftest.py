@@ -21,8 +21,8 @@ def synth_logs(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def artifact(synth_logs, tmp_path_factory):
-    from rlwhf.reward.model import TrainConfig, build
+    from rlwhf.reward.learned import RewardBuildConfig, build
 
     out = tmp_path_factory.mktemp("reward_artifact")
-    build(synth_logs, out, TrainConfig(epochs=4))
+    build(synth_logs, out, RewardBuildConfig(epochs=4))
     return out / "honesty_reward_model.json"

@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["rlwhf.reward.rubric", "rlwhf.reward.model", "rlwhf.integrations.trl",
+@pytest.mark.parametrize("module", ["rlwhf.reward.rubric", "rlwhf.reward.learned", "rlwhf.integrations.trl",
                                     "rlwhf.reward.teacher_reward"])
 def test_docstring_examples(module, monkeypatch):
     monkeypatch.delenv("RLWHF_REWARD_ARTIFACT", raising=False)

@@ -9,7 +9,7 @@ import pytest
 
 from rlwhf.data.schema import is_closed_world
 from rlwhf.reward import HonestyReward, judge
-from rlwhf.reward.model import grade_metrics
+from rlwhf.reward.learned import grade_metrics
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 

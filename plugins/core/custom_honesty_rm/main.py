@@ -27,17 +27,17 @@ def _defaults() -> dict:
 
 
 def _cast(params: dict) -> tuple[str, str, "object"]:
-    """(dataset, output_dir, TrainConfig) from loosely typed parameters (UI values are often strings)."""
+    """(dataset, output_dir, RewardBuildConfig) from loosely typed parameters (UI values are often strings)."""
     from rlwhf.config import check
     from rlwhf.errors import RlwhfError
-    from rlwhf.reward.model import TrainConfig
+    from rlwhf.reward.learned import RewardBuildConfig
 
     defaults = _defaults()
     dataset = str(params.get("dataset") or defaults["dataset"])
     output_dir = str(params.get("output_dir") or defaults["output_dir"])
-    hints = typing.get_type_hints(TrainConfig)
+    hints = typing.get_type_hints(RewardBuildConfig)
     values = {}
-    for f in dataclasses.fields(TrainConfig):
+    for f in dataclasses.fields(RewardBuildConfig):
         raw = params.get(f.name)
         if raw is None or raw == "":
             continue
@@ -45,7 +45,7 @@ def _cast(params: dict) -> tuple[str, str, "object"]:
             values[f.name] = hints[f.name](raw)
         except (TypeError, ValueError):
             raise RlwhfError(f"parameter {f.name}: {raw!r} is not a valid {hints[f.name].__name__}") from None
-    cfg = TrainConfig(**values)
+    cfg = RewardBuildConfig(**values)
     check(cfg)
     return dataset, output_dir, cfg
 
@@ -53,7 +53,7 @@ def _cast(params: dict) -> tuple[str, str, "object"]:
 def run(params: dict) -> dict:
     """Build the artifact; a missing logs file gets a message saying how to make one."""
     from rlwhf.errors import RlwhfError
-    from rlwhf.reward.model import build
+    from rlwhf.reward.learned import build
 
     dataset, output_dir, cfg = _cast(params)
     if not Path(dataset).is_file():
@@ -69,12 +69,12 @@ def run(params: dict) -> dict:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from rlwhf.reward.model import TrainConfig
+    from rlwhf.reward.learned import RewardBuildConfig
 
     ap = argparse.ArgumentParser(description="Build the rlwhf honesty reward artifact.")
     ap.add_argument("--dataset", help="graded logs JSONL (default: the preset's data.raw_logs)")
     ap.add_argument("--output_dir", help="artifact folder (default: the preset's reward.artifact_dir)")
-    for f in dataclasses.fields(TrainConfig):
+    for f in dataclasses.fields(RewardBuildConfig):
         ap.add_argument(f"--{f.name}", help=f.metadata.get("help", ""))
     return ap
 
@@ -99,11 +99,11 @@ def _lab_job(params: dict, lab) -> tuple[str, dict]:
     import dataclasses as dc
 
     from rlwhf.integrations.tlab import cast_params
-    from rlwhf.reward.model import TrainConfig
+    from rlwhf.reward.learned import RewardBuildConfig
 
-    hints = typing.get_type_hints(TrainConfig)
+    hints = typing.get_type_hints(RewardBuildConfig)
     kinds = {"dataset": "string", "output_dir": "string",
-             **{f.name: {int: "integer", float: "number"}[hints[f.name]] for f in dc.fields(TrainConfig)}}
+             **{f.name: {int: "integer", float: "number"}[hints[f.name]] for f in dc.fields(RewardBuildConfig)}}
     known, unknown = cast_params(params, kinds)
     if unknown:
         lab.log(f"custom_honesty_rm: parameters not used here: {', '.join(unknown)}")

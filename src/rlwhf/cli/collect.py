@@ -15,7 +15,7 @@ from rlwhf.config import add_arguments, from_namespace
 
 
 def register(sub):
-    from rlwhf.evaluate.runner import EvaluateConfig
+    from rlwhf.evaluate.evaluation import EvaluateConfig
 
     p = sub.add_parser(
         "collect",
@@ -30,7 +30,7 @@ def register(sub):
 
 def run(args) -> int:
     from rlwhf.errors import RlwhfError
-    from rlwhf.evaluate.runner import EvaluateConfig, evaluate
+    from rlwhf.evaluate.evaluation import EvaluateConfig, evaluate
 
     if args.answers:
         # Grading a file of answers is `rlwhf evaluate --answers F --honesty-logs L`; collect asks a student.

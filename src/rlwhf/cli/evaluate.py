@@ -13,7 +13,7 @@ from rlwhf.errors import RlwhfError
 
 
 def register(sub):
-    from rlwhf.evaluate.runner import EvaluateConfig
+    from rlwhf.evaluate.evaluation import EvaluateConfig
 
     p = sub.add_parser(
         "evaluate",
@@ -57,7 +57,7 @@ def _columns(paths: list[str]) -> list[tuple[str, dict]]:
 
 def run(args) -> int:
     from rlwhf.evaluate.metrics import compare_table
-    from rlwhf.evaluate.runner import EvaluateConfig, evaluate
+    from rlwhf.evaluate.evaluation import EvaluateConfig, evaluate
 
     if args.compare:
         columns = _columns(args.compare)

@@ -7,7 +7,7 @@ import json
 
 def register(sub):
     from rlwhf.config import add_arguments
-    from rlwhf.model.tiny import TinyPolicyConfig
+    from rlwhf.policy.tiny import TinyPolicyConfig
 
     p = sub.add_parser("model", help="build the embedded default policy")
     p.set_defaults(group_parser=p)
@@ -27,7 +27,7 @@ def register(sub):
 
 def _tiny(args) -> int:
     from rlwhf.config import from_namespace
-    from rlwhf.model.tiny import TinyPolicyConfig, build_tiny
+    from rlwhf.policy.tiny import TinyPolicyConfig, build_tiny
 
     cfg = from_namespace(TinyPolicyConfig, args, output=args.output)
     info = build_tiny(args.output, cfg)

@@ -35,14 +35,14 @@ def register(sub) -> None:
     p.set_defaults(group_parser=p)
     cmds = p.add_subparsers(dest="reward_command", metavar="SUBCOMMAND")
 
-    from rlwhf.reward.model import TrainConfig
+    from rlwhf.reward.learned import RewardBuildConfig
 
     b = cmds.add_parser("build", help="fit the learned reward on graded logs -> DIR/honesty_reward_model.json",
                         description="Fit the reference-free learned reward on graded logs (rows with "
                                     "metadata.split = heldout, or a hash-chosen 10%% of prompts, are held out and "
                                     "scored) and write the sealed JSON artifact plus metadata.json.")
     add_arguments(b, BuildConfig)
-    add_arguments(b, TrainConfig)
+    add_arguments(b, RewardBuildConfig)
     b.set_defaults(func=_build)
 
     s = cmds.add_parser("score", help="score answers: adds score and grade to each row",
@@ -56,11 +56,11 @@ def register(sub) -> None:
 
 
 def _build(args) -> int:
-    from rlwhf.reward.model import TrainConfig, build
+    from rlwhf.reward.learned import RewardBuildConfig, build
 
     cfg = from_namespace(BuildConfig, args)
-    train_cfg = from_namespace(TrainConfig, args)
-    meta = build(cfg.dataset, cfg.output_dir, train_cfg)
+    build_cfg = from_namespace(RewardBuildConfig, args)
+    meta = build(cfg.dataset, cfg.output_dir, build_cfg)
     m = meta["heldout_metrics"]
     lm, jm = m["learned_without_reference"], m["judge_with_reference"]
     print(f"wrote {meta['artifact']} ({meta['train_rows']} training rows, {meta['heldout_rows']} held out)")
@@ -73,7 +73,7 @@ def _build(args) -> int:
 
 
 def _score(args) -> int:
-    from rlwhf.reward.model import reward_from_env
+    from rlwhf.reward.learned import reward_from_env
     from rlwhf.reward.scoring import score_file
 
     cfg = from_namespace(ScoreConfig, args)

@@ -4,6 +4,6 @@
 No torch at import time: generation imports it when it runs.
 """
 
-from rlwhf.evaluate.runner import EvaluateConfig, evaluate
+from rlwhf.evaluate.evaluation import EvaluateConfig, evaluate
 
 __all__ = ["EvaluateConfig", "evaluate"]

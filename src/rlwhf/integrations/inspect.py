@@ -96,7 +96,7 @@ def truthfulness() -> Metric:
 
 def _teacher_config(teacher: str, base_url: str | None, teacher_model: str | None, api_key_env: str | None,
                     rubric: str | None):
-    from rlwhf.evaluate.runner import EvaluateConfig
+    from rlwhf.evaluate.evaluation import EvaluateConfig
 
     cfg = EvaluateConfig(teacher=teacher)
     for name, value in (("base_url", base_url), ("teacher_model", teacher_model), ("api_key_env", api_key_env),

@@ -21,7 +21,7 @@ from swift.rewards import ORM, orms
 from swift.rewards.orm import AsyncORM
 
 from rlwhf.preset import HONESTY_ORM, TEACHER_ORM
-from rlwhf.reward.model import reward_from_env, score_trainer_batch
+from rlwhf.reward.learned import reward_from_env, score_trainer_batch
 
 REWARD_NAME = HONESTY_ORM
 

@@ -21,7 +21,7 @@ import typing
 from pathlib import Path
 
 from rlwhf.errors import RlwhfError
-from rlwhf.evaluate.runner import EvaluateConfig
+from rlwhf.evaluate.evaluation import EvaluateConfig
 
 PLUGIN_INFO = {
     "name": "Grok Search Teacher Evaluator (rlwhf)",
@@ -119,7 +119,7 @@ def _with_internet(values: dict) -> dict:
 def _lab_job(params: dict, lab) -> tuple[str, dict]:
     """One Transformer Lab job: evaluate, then the table, the files and the headline numbers."""
     from rlwhf.data.io import iter_objects
-    from rlwhf.evaluate.runner import evaluate
+    from rlwhf.evaluate.evaluation import evaluate
     from rlwhf.integrations.tlab import cast_params, numbers
 
     known = parameters()
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     (flags it does not know, such as Transformer Lab's legacy --experiment_name, are reported and ignored)."""
     import sys
 
-    from rlwhf.evaluate.runner import evaluate
+    from rlwhf.evaluate.evaluation import evaluate
     from rlwhf.integrations.tlab import in_transformer_lab, run_job
     from rlwhf.progress import configure_logging
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from rlwhf.reward.model import grade_trainer_batch, reward_from_env, score_trainer_batch
+from rlwhf.reward.learned import grade_trainer_batch, reward_from_env, score_trainer_batch
 
 
 def honesty_reward(completions: list[Any], **kwargs) -> list[float]:

@@ -18,14 +18,14 @@ POLICY_DIR = "workspace/models/embedded_policy"  # where the standby runner puts
 def embedded_policy_config():
     """`rlwhf launch`'s embedded policy: `rlwhf model tiny` with the launch's seed (same cache key)."""
     from rlwhf.launch import LaunchConfig
-    from rlwhf.model.tiny import TinyPolicyConfig
+    from rlwhf.policy.tiny import TinyPolicyConfig
 
     return TinyPolicyConfig(seed=LaunchConfig().seed)
 
 
 def cached_embedded_policy() -> Path | None:
     """The embedded policy's cache folder when it has been built on this machine, else None (never builds)."""
-    from rlwhf.model.tiny import cache_dir, cache_key
+    from rlwhf.policy.tiny import cache_dir, cache_key
 
     folder = cache_dir() / "tiny" / cache_key(embedded_policy_config())
     return folder if (folder / "rlwhf_model.json").is_file() else None
@@ -33,7 +33,7 @@ def cached_embedded_policy() -> Path | None:
 
 def embedded_policy(target: str | Path = POLICY_DIR, log=None) -> dict:
     """Build the embedded policy into `target`, or copy it from the cache (seconds)."""
-    from rlwhf.model.tiny import build_tiny
+    from rlwhf.policy.tiny import build_tiny
 
     return build_tiny(target, embedded_policy_config(), log=log)
 

@@ -187,7 +187,7 @@ class RewardResult:
 
 def build_reward(inputs: RewardInputs) -> RewardResult:
     """The portable reward artifact, learned from the clean logs (`rlwhf reward build`)."""
-    from rlwhf.reward.model import build
+    from rlwhf.reward.learned import build
 
     build(inputs.train_rows, inputs.output_dir)
     out = Path(inputs.output_dir)
@@ -214,7 +214,7 @@ def make_policy(inputs: PolicyInputs) -> PolicyResult:
     """The given model, or the embedded tiny one (`rlwhf model tiny`, cached by content hash)."""
     if inputs.model:
         return PolicyResult(model=inputs.model, embedded=False)
-    from rlwhf.model.tiny import TinyPolicyConfig, build_tiny
+    from rlwhf.policy.tiny import TinyPolicyConfig, build_tiny
 
     cfg = TinyPolicyConfig(output=inputs.output_dir, seed=inputs.seed)
     if inputs.sft_steps is not None:
@@ -338,7 +338,7 @@ def evaluate_policy(inputs: EvalInputs) -> EvalResult:
     """`rlwhf evaluate`. Rows that could not be graded are in answers.jsonl with an error status and the
     metrics count the graded ones: the launch goes on and the report says so."""
     from rlwhf.config import check
-    from rlwhf.evaluate.runner import EvaluateConfig, evaluate
+    from rlwhf.evaluate.evaluation import EvaluateConfig, evaluate
 
     cfg = EvaluateConfig(output_dir=inputs.output_dir, model=inputs.model, prompts=inputs.prompts,
                          baseline=inputs.baseline)

@@ -23,7 +23,7 @@ def plugin_path() -> str:
 
 def __getattr__(name: str):
     if name == "HonestyReward":  # lazy: keeps `import rlwhf.reward` light for the judge alone
-        from rlwhf.reward.model import HonestyReward
+        from rlwhf.reward.learned import HonestyReward
 
         return HonestyReward
     raise AttributeError(name)

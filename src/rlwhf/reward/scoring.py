@@ -20,7 +20,7 @@ import msgspec
 from rlwhf.data.io import JsonlWriter, iter_lines, open_input, parse_line
 from rlwhf.data.schema import RowError, first_present, is_closed_world, source_names
 from rlwhf.errors import RlwhfError
-from rlwhf.reward.model import HonestyReward, _answerable
+from rlwhf.reward.learned import HonestyReward, _answerable
 
 _ANSWER_KEYS = source_names("answer")  # the schema's one alias table
 # The judge's grades are whole numbers: their JSON tails are made once.

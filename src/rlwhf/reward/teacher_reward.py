@@ -366,7 +366,7 @@ class TeacherReward:
         self.cfg = cfg or TeacherRewardConfig()
         check(self.cfg)
         if local is None:
-            from rlwhf.reward.model import reward_from_env
+            from rlwhf.reward.learned import reward_from_env
 
             local = reward_from_env(None)
         self.local = local  # HonestyReward: the judge (and learned model) that grades fallbacks
@@ -649,7 +649,7 @@ def _step_of(state: Any) -> int | None:
 
 
 def _items(completions: Sequence[Any], kwargs: dict) -> list[_Item]:
-    from rlwhf.reward.model import trainer_columns
+    from rlwhf.reward.learned import trainer_columns
     from rlwhf.reward.rubric import completion_text
 
     return [_Item(p or "", completion_text(c).strip(), _reference_text(r), a, bool(t), bool(w))

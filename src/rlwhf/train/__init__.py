@@ -7,8 +7,8 @@ from rlwhf.train.config import BACKENDS, TrainConfig
 
 
 def train(cfg: TrainConfig, cascade: list | None = None) -> dict:
-    """Run `cfg.plan` (see rlwhf.train.runner.train); imported lazily to keep `rlwhf --help` light."""
-    from rlwhf.train.runner import train as _train
+    """Run `cfg.plan` (see rlwhf.train.run_plan.train); imported lazily to keep `rlwhf --help` light."""
+    from rlwhf.train.run_plan import train as _train
 
     return _train(cfg, cascade=cascade)
 

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("torch", reason="needs the train extra: pip install -r requirements.txt")
 
 from rlwhf.cli.main import main  # noqa: E402
-from rlwhf.model import tiny  # noqa: E402
+from rlwhf.policy import tiny  # noqa: E402
 
 # Small enough for a test (seconds); the defaults are what the launcher builds.
 SMALL = dict(vocab_size=512, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,

@@ -352,7 +352,7 @@ def build_tiny(output_dir: str | Path, cfg: TinyPolicyConfig | None = None, log=
 
     cfg = cfg or TinyPolicyConfig()
     check(cfg)
-    log = log or (lambda msg: logging.getLogger("rlwhf.model").info(f"[rlwhf model tiny] {msg}"))
+    log = log or (lambda msg: logging.getLogger("rlwhf.policy").info(f"[rlwhf model tiny] {msg}"))
     started = time.perf_counter()
     out = Path(output_dir)
     key = cache_key(cfg)

@@ -101,7 +101,7 @@ def test_cli_prints_the_result_and_maps_errors_to_exit_codes(fake_plan, capsys):
 
 def test_the_trl_backend_runs_multi_process_plans_under_torchrun(tmp_path):
     from rlwhf.plan import LaunchPlan
-    from rlwhf.train.runner import build_argv
+    from rlwhf.train.run_plan import build_argv
 
     args = {"model": "m", "dataset": "d", "output_dir": "o"}
     plan = LaunchPlan(algo="grpo", args=args, env={"NPROC_PER_NODE": "2", "NNODES": "2", "NODE_RANK": "1",

@@ -48,7 +48,7 @@ _WORD = re.compile(r"\d+|[^\W\d_]+(?:'[^\W\d_]+)?")
 
 
 @dataclass
-class TrainConfig:
+class RewardBuildConfig:
     """How `reward build` fits the learned model."""
 
     dim_bits: int = field(default=18, metadata={"help": "hash space = 2**dim_bits features"})
@@ -132,7 +132,7 @@ class LearnedModel:
         return _softmax(z)
 
     @classmethod
-    def fit(cls, examples: list[tuple[list[int], int]], cfg: TrainConfig) -> "LearnedModel":
+    def fit(cls, examples: list[tuple[list[int], int]], cfg: RewardBuildConfig) -> "LearnedModel":
         """SGD on the log-loss; `examples` are (hashed feature indices, grade)."""
         rng = random.Random(cfg.seed)
         order = list(range(len(examples)))
@@ -367,9 +367,9 @@ def _is_heldout(row: dict, fraction: float, use_split: bool) -> bool:
     return zlib.crc32(row["prompt"].encode("utf-8")) % 1000 < fraction * 1000
 
 
-def build(dataset: str | Path, output_dir: str | Path, cfg: TrainConfig | None = None) -> dict:
+def build(dataset: str | Path, output_dir: str | Path, cfg: RewardBuildConfig | None = None) -> dict:
     """Fit the learned model on graded logs and write DIR/honesty_reward_model.json + DIR/metadata.json."""
-    cfg = cfg or TrainConfig()
+    cfg = cfg or RewardBuildConfig()
     from rlwhf.config import check
 
     check(cfg)

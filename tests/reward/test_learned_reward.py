@@ -10,7 +10,7 @@ import pytest
 
 from rlwhf.errors import RlwhfError
 from rlwhf.reward import HonestyReward
-from rlwhf.reward.model import (FORMAT, SCHEMA_VERSION, TrainConfig, build, grade_metrics, load_artifact, seal,
+from rlwhf.reward.learned import (FORMAT, SCHEMA_VERSION, RewardBuildConfig, build, grade_metrics, load_artifact, seal,
                                 spearman)
 
 
@@ -125,7 +125,7 @@ def test_build_reports_bad_rows_with_file_and_line(tmp_path):
     with pytest.raises(RlwhfError, match="graded logs not found"):
         build(tmp_path / "none.jsonl", tmp_path / "out")
     with pytest.raises(RlwhfError, match="dim_bits"):
-        build(logs, tmp_path / "out", TrainConfig(dim_bits=40))
+        build(logs, tmp_path / "out", RewardBuildConfig(dim_bits=40))
 
 
 def test_tiny_logs_train_on_everything(tmp_path):
