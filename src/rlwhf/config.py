@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import typing
 from pathlib import Path
@@ -61,6 +62,45 @@ def parse_bool(value: Any, unknown: Any = _RAISE) -> bool | None:
     if unknown is _RAISE:
         raise ValueError(f"not a boolean: {value!r} (use one of {', '.join(TRUE_WORDS + FALSE_WORDS)})")
     return unknown
+
+
+def parse_value(value: Any, tp: Any) -> Any:
+    """The one reader of typed values from strings (flags, plan args, env variables, Transformer Lab
+    parameters): `value` converted to the type `tp` (`int | None`, `list[str]`, `str | bool`, `dict` ...).
+    Booleans go through `parse_bool`; a string that fits none of a union's members stays a string; a plain
+    `int` / `float` / `bool` that does not parse raises ValueError.
+
+    >>> parse_value("4", int | None), parse_value("false", bool), parse_value(["0.5", "1"], list[float])
+    (4, False, [0.5, 1.0])
+    """
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    origin = typing.get_origin(tp)
+    if origin in (list, tuple):
+        inner = args[0] if args else str
+        items = value if isinstance(value, list) else [value]
+        return [parse_value(v, inner) for v in items]
+    if args and origin is not dict and origin is not typing.Literal:
+        if isinstance(value, str) and value.strip().lower() in ("true", "false") and bool in args:
+            return parse_bool(value)
+        for member in args:
+            if member is bool:
+                continue
+            try:
+                return parse_value(value, member)
+            except (TypeError, ValueError):
+                continue
+        return value
+    if not isinstance(value, str):
+        return value
+    if tp is bool:
+        return parse_bool(value)
+    if tp is int:
+        return int(value)
+    if tp is float:
+        return float(value)
+    if tp is dict or origin is dict:
+        return json.loads(value)
+    return value
 
 
 def _unwrap(tp: Any) -> tuple[Any, bool]:

@@ -57,7 +57,7 @@ def test_the_verdict_map_is_shared():
 def test_one_boolean_reader(text, value):
     from rlwhf.plan.build import parse_override
     from rlwhf.reward.learned import _answerable
-    from rlwhf.train.trl_backend import coerce
+    from rlwhf.config import parse_value as coerce
 
     assert parse_bool(text) is value
     assert parse_override(f"use_vllm={text}", False) == ("use_vllm", value)

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from rlwhf.errors import RlwhfError
-from rlwhf.train.trl_backend import coerce, config_kwargs, dpo_rows, grpo_rows, resolve_reward
+from rlwhf.config import parse_value as coerce
+from rlwhf.train.trl_backend import config_kwargs, dpo_rows, grpo_rows, resolve_reward
 
 
 def test_swift_flags_map_onto_grpo_config_fields_with_their_types():

@@ -22,7 +22,7 @@ import os
 import sys
 from typing import Any, Callable
 
-from rlwhf.config import parse_bool
+from rlwhf.config import parse_value
 from rlwhf.errors import RlwhfError
 
 INSTALL = 'pip install "rlwhf[tlab]"'
@@ -43,6 +43,9 @@ def lab_sdk():
     return lab
 
 
+PARAM_TYPES = {"boolean": bool, "integer": int, "number": float, "string": str}  # JSON schema -> Python
+
+
 def cast_params(params: dict, known: dict[str, str]) -> tuple[dict, list[str]]:
     """(parameters we know, cast from the strings a UI may send; names we do not know, sorted).
 
@@ -60,21 +63,14 @@ def cast_params(params: dict, known: dict[str, str]) -> tuple[dict, list[str]]:
             continue
         kind = known[name]
         try:
-            if kind == "boolean":
-                out[name] = parse_bool(raw)  # the one boolean reader
-            elif kind == "integer":
-                out[name] = int(raw) if not isinstance(raw, bool) else _bad(raw)
-            elif kind == "number":
-                out[name] = float(raw) if not isinstance(raw, bool) else _bad(raw)
-            else:
-                out[name] = str(raw)
+            if kind in ("integer", "number") and isinstance(raw, bool):
+                raise ValueError(raw)  # True is an int to Python, not a number to a form
+            if kind == "integer" and isinstance(raw, float) and raw.is_integer():
+                raw = int(raw)
+            out[name] = parse_value(raw if kind == "boolean" else str(raw), PARAM_TYPES.get(kind, str))
         except (TypeError, ValueError):
             raise RlwhfError(f"parameter {name}: {raw!r} is not a valid {kind}") from None
     return out, sorted(unknown)
-
-
-def _bad(raw):
-    raise ValueError(raw)
 
 
 def run_job(name: str, job: Callable[[dict, Any], tuple[str, dict]]) -> int:

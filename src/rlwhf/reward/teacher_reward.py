@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from rlwhf.config import parse_value
 from rlwhf.data.io import append_jsonl, iter_objects
 from rlwhf.errors import RlwhfError
 
@@ -162,10 +163,9 @@ class TeacherRewardConfig:
             if raw is None or raw == "":
                 continue
             tp = hints[f.name]
-            inner = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
-            kind = inner[0]
+            kind = ([a for a in typing.get_args(tp) if a is not type(None)] or [tp])[0]
             try:
-                values[f.name] = kind(raw) if kind in (int, float) else raw
+                values[f.name] = parse_value(raw, kind)
             except ValueError:
                 raise RlwhfError(f"{ENV_PREFIX}{f.name.upper()}={raw!r}: expected a {kind.__name__}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -23,7 +23,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from rlwhf.config import parse_bool
+from rlwhf.config import parse_value
 from rlwhf.errors import RlwhfError
 from rlwhf.plan.launch_plan import LaunchPlan
 from rlwhf.preset import HONESTY_ORM, TEACHER_ORM
@@ -40,42 +40,6 @@ REWARD_FUNCS = {HONESTY_ORM: "rlwhf.integrations.trl:honesty_reward",
                 TEACHER_ORM: "rlwhf.integrations.trl:teacher_reward"}
 
 
-def coerce(value: Any, tp: Any) -> Any:
-    """Convert a command-line string to a config field's type (`int | None`, `list[str]`, `str | bool` ...).
-
-    >>> coerce("4", int | None), coerce("false", bool), coerce(["0.5", "1"], list[float])
-    (4, False, [0.5, 1.0])
-    """
-    args = [a for a in typing.get_args(tp) if a is not type(None)]
-    origin = typing.get_origin(tp)
-    if origin in (list, tuple):
-        inner = args[0] if args else str
-        items = value if isinstance(value, list) else [value]
-        return [coerce(v, inner) for v in items]
-    if args and origin is not dict and origin is not typing.Literal:
-        if isinstance(value, str) and value.strip().lower() in ("true", "false") and bool in args:
-            return parse_bool(value)
-        for member in args:
-            if member is bool:
-                continue
-            try:
-                return coerce(value, member)
-            except (TypeError, ValueError):
-                continue
-        return value
-    if not isinstance(value, str):
-        return value
-    if tp is bool:
-        return parse_bool(value)
-    if tp is int:
-        return int(value)
-    if tp is float:
-        return float(value)
-    if tp is dict or origin is dict:
-        return json.loads(value)
-    return value
-
-
 def config_kwargs(args: dict, config_cls: type) -> tuple[dict, dict]:
     """(kwargs for `config_cls`, {flag: value} that TRL has no field for)."""
     hints = typing.get_type_hints(config_cls)
@@ -88,7 +52,7 @@ def config_kwargs(args: dict, config_cls: type) -> tuple[dict, dict]:
             ignored[key] = value
             continue
         try:
-            kwargs[key] = coerce(value, hints.get(key, str))
+            kwargs[key] = parse_value(value, hints.get(key, str))
         except (TypeError, ValueError) as exc:
             raise RlwhfError(f"--{key} {value!r}: not a valid {config_cls.__name__} value ({exc})") from None
     return kwargs, ignored
