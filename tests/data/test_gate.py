@@ -45,7 +45,7 @@ BAD = [
     ("not an object", b'["What is 2+2?", "4", 2]\n', "not a JSON object", "not a JSON object: got list"),
     ("a JSON string", b'"just text"\n', "not a JSON object", "not a JSON object: got string"),
     ("missing prompt", line(prompt=...), "missing prompt",
-     "missing prompt: no 'prompt' field (nor question, query, instruction)"),
+     "missing prompt: no 'prompt' field (nor question, query, instruction, problem)"),
     ("empty prompt", line(prompt="  "), "empty prompt", "empty prompt: prompt is '  '"),
     ("unicode-blank answer", line(answer="\u3000\n"), "empty answer", "empty answer: answer is '\\u3000\\n'"),
     ("missing answer", line(answer=...), "missing answer",

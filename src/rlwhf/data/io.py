@@ -259,6 +259,17 @@ class JsonlWriter:
             self.abort()
 
 
+def count_rows(path: str | Path) -> int:
+    """Non-blank lines of a JSONL file (rows written by `write_jsonl` and the rlwhf commands).
+
+    >>> import tempfile, os; p = os.path.join(tempfile.mkdtemp(), "r.jsonl"); _ = write_jsonl(p, [{"a": 1}, {}])
+    >>> count_rows(p)
+    2
+    """
+    with open(path, "rb") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
 def write_jsonl(path: str | Path, rows: Iterable[Any]) -> int:
     """Write rows as JSONL (atomically); returns how many."""
     with JsonlWriter(path) as out:

@@ -18,11 +18,11 @@ _CANONICAL_SET = frozenset(CANONICAL_FIELDS)
 # canonical field -> accepted source names, tried in order after the canonical name itself.
 # `grade` comes before `score` because `rlwhf reward score` writes both and only `grade` is an integer.
 ALIASES: dict[str, tuple[str, ...]] = {
-    "prompt": ("question", "query", "instruction"),
+    "prompt": ("question", "query", "instruction", "problem"),
     "answer": ("student_answer", "response", "completion"),
     "feedback": ("teacher_feedback", "critique"),
     "reward": ("grade", "score"),
-    "reference": ("reference_answer", "solution"),
+    "reference": ("reference_answer", "solution", "best_answer"),
 }
 
 
@@ -32,7 +32,7 @@ def source_names(name: str) -> tuple[str, ...]:
     Every reader of rows (preprocess, gate, reward build and score, evaluate) uses this order.
 
     >>> source_names("answer"), source_names("reference")
-    (('answer', 'student_answer', 'response', 'completion'), ('reference', 'reference_answer', 'solution'))
+    (('answer', 'student_answer', 'response', 'completion'), ('reference', 'reference_answer', 'solution', 'best_answer'))
     """
     return (name, *ALIASES.get(name, ()))
 

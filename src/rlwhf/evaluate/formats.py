@@ -35,8 +35,8 @@ ANSWER_SOURCES = source_names("answer")  # the schema's one alias table
 # canonical field -> the columns each format reads it from, tried in order.
 FORMATS: dict[str, dict[str, tuple[str, ...]]] = {
     "rlwhf": {
-        "prompt": (*source_names("prompt"), "problem"),
-        "reference": (*source_names("reference"), "best_answer"),
+        "prompt": source_names("prompt"),
+        "reference": source_names("reference"),
         "references": ("references", "correct_answers", "reference_answers"),
         "incorrect_answers": ("incorrect_answers",),
         "answerable": ("answerable",),

@@ -56,8 +56,10 @@ def standby_plan_config(cfg, log=print):
     a batch that a tiny dataset can fill (as `rlwhf launch` does)."""
     import dataclasses
 
+    from rlwhf.data.io import count_rows
     from rlwhf.errors import RlwhfError
     from rlwhf.preset import load_preset
+    from rlwhf.data.io import count_rows
 
     preset = load_preset(cfg.preset)
     changes: dict = {}
@@ -82,7 +84,7 @@ def standby_plan_config(cfg, log=print):
         changes["reward_artifact"] = str(Path(artifact).resolve())
     overrides = list(cfg.overrides)
     if cfg.algo == "grpo" and not any(o.startswith("per_device_train_batch_size=") for o in overrides):
-        prompts = sum(1 for line in dataset.read_bytes().splitlines() if line.strip())
+        prompts = count_rows(dataset)
         gens = section.int_arg("num_generations")
         if prompts * gens < section.int_arg("per_device_train_batch_size"):
             overrides.append(f"per_device_train_batch_size={prompts * gens}")

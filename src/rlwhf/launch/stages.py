@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rlwhf.data.io import count_rows
 from rlwhf.errors import RlwhfError
 from rlwhf.reward.teacher_reward import TeacherOptions
 
@@ -51,11 +52,6 @@ def warn(warnings: list[str], msg: str) -> None:
     """A warning for the report, shown as it happens."""
     warnings.append(msg)
     print(f"warning: {msg}", file=sys.stderr, flush=True)
-
-
-def count_lines(path: str | Path) -> int:
-    with open(path, "rb") as fh:
-        return sum(1 for line in fh if line.strip())
 
 
 # ---------------------------------------------------------------- 1. data
@@ -102,7 +98,7 @@ def prepare_data(inputs: DataInputs) -> DataResult:
     warnings: list[str] = []
     if source:
         summary = preprocess(PreprocessConfig(input=[source], output=str(raw), format="rlwhf"))
-        if count_lines(raw) == 0:
+        if count_rows(raw) == 0:
             raise RlwhfError(f"{source}: no usable rows (preprocess rejected every row; "
                              "the reasons, by line, are above)")
         if summary.get("invalid"):
@@ -132,7 +128,7 @@ def prepare_data(inputs: DataInputs) -> DataResult:
                 dst.write(src.read_bytes())
     grpo = data_dir / "train.swift-grpo.jsonl"
     preprocess(PreprocessConfig(input=[str(train_rows)], output=str(grpo), format="swift-grpo"))
-    n_prompts = count_lines(grpo)
+    n_prompts = count_rows(grpo)
     if n_prompts < TINY_DATA_ROWS:
         warn(warnings, f"only {n_prompts} training prompts: this run is a smoke test, not a result"
                        + ("" if inputs.top_up_synth else "; add --top-up-synth to add the built-in prompts"))
@@ -140,7 +136,7 @@ def prepare_data(inputs: DataInputs) -> DataResult:
     if inputs.algo == "dpo":
         dpo_dataset = data_dir / "train.dpo.jsonl"
         make_pairs(PairsConfig(input=str(train_rows), output=str(dpo_dataset)))
-        dpo_pairs = count_lines(dpo_dataset)
+        dpo_pairs = count_rows(dpo_dataset)
         if not dpo_pairs:
             raise RlwhfError(f"{source or raw}: no DPO pairs (each prompt needs two answers whose "
                              "grades differ by at least the minimum margin)")
@@ -154,7 +150,7 @@ def prepare_data(inputs: DataInputs) -> DataResult:
     made = [p for p in (train_rows, grpo, dpo_dataset, prompts) if p]
     return DataResult(logs=str(raw), clean=str(clean), gate=gate, train_rows=str(train_rows),
                       grpo_dataset=str(grpo), train_prompts=n_prompts, warnings=warnings,
-                      heldout_prompts=str(prompts), heldout_n=count_lines(prompts),
+                      heldout_prompts=str(prompts), heldout_n=count_rows(prompts),
                       dpo_dataset=dpo_dataset and str(dpo_dataset), dpo_pairs=dpo_pairs,
                       sha256={str(p): file_sha256(p) for p in made})
 
