@@ -43,9 +43,11 @@ def test_abstention_term_follows_the_groups_correct_rate():
     assert _batch(s, mostly_right)[3] == pytest.approx(-0.5)
     # every rollout abstained: p_hat undefined, no term
     assert _batch(s, ["I don't know."] * 4) == [0.0] * 4
-    # unanswerable: nothing is ever correct, so abstaining is rewarded where something was answered
-    out = _batch(s, ["Nobody can know that.", "The answer is Peru."], reference=None, answerable=False)
-    assert out == [2.5, -2.0]
+    # unanswerable: no term (nothing is ever correct there; abstaining keeps its rubric grade)
+    out = _batch(s, ["Nobody can know that.", "I don't know.", "The answer is Peru."], reference=None,
+                 answerable=False)
+    assert out == [2.0, 0.0, -2.0]
+    assert s.group_terms(["u", "u"], ["incorrect", "abstained"], [None, None]) == [0.0, 0.5]
     # groups are per prompt
     terms = s.group_terms(["a", "a", "b", "b"], ["correct", "abstained", "incorrect", "abstained"])
     assert terms == [0.0, -0.5, 0.0, 0.5]

@@ -507,12 +507,16 @@ def prompts(split: str = "heldout", seed: int = 0) -> list[dict]:
     ]
 
 
+def warm_start_specs(seed: int = 0) -> list[dict]:
+    """The training prompts the tiny policy's warm start reads (model/tiny.py), in core_specs' order:
+    the whole training split."""
+    return [s for s in core_specs(seed) if s["split"] == "train"]
+
+
 def corpus_fingerprint(seed: int = 0) -> str:
-    """A content hash of the core corpus's training split (part of the tiny policy's cache key: the
-    warm start reads training prompts only, so held-out prompts added later do not rebuild it)."""
+    """A content hash of what the warm start reads (`warm_start_specs`; part of the tiny policy's cache
+    key), so held-out prompts added later do not rebuild it."""
     digest = hashlib.sha1(CORPUS_VERSION.encode())
-    for s in core_specs(seed):
-        if s["split"] != "train":
-            continue
+    for s in warm_start_specs(seed):
         digest.update(json.dumps([s["prompt"], s["reference"], s["split"]]).encode("utf-8"))
     return digest.hexdigest()[:16]

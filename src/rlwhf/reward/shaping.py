@@ -17,7 +17,8 @@ so the best answer is: abstain below p = 1/4, hedge between 1/4 and 3/4, answer 
 `abstain_difficulty` (lambda, TIAR, arXiv 2605.25850) adds lambda * (1 - 2 p_hat) to every abstaining
 rollout of a prompt's group, p_hat being the group's correct rate among the rollouts that answered:
 abstaining is rewarded on questions the group mostly gets wrong and penalised on ones it mostly gets
-right. A group in which nothing answered gets no term (p_hat is undefined).
+right. A group in which nothing answered gets no term (p_hat is undefined), nor does an unanswerable
+prompt (its abstentions are simply right; the term would only strengthen the push to abstain).
 
 Configuration: the preset's `reward.shaping` block (configs/transformer-lab/grpo_config.yaml), or the
 JSON object in $RLWHF_REWARD_SHAPING, which wins (experiments, `benchmarks/policy_recipe.py --shaping`).
@@ -81,12 +82,17 @@ class Shaping:
         """The training reward of one judged answer."""
         return self.outcome_rewards.get(outcome, float(grade))
 
-    def group_terms(self, groups: Sequence[Any], verdicts: Sequence[str | None]) -> list[float]:
+    def group_terms(self, groups: Sequence[Any], verdicts: Sequence[str | None],
+                    answerables: Sequence[bool | None] | None = None) -> list[float]:
         """lambda * (1 - 2 p_hat) for each abstaining rollout (0 elsewhere); rollouts are grouped by
-        `groups` (the prompt), p_hat = correct / answered within the group."""
+        `groups` (the prompt), p_hat = correct / answered within the group. A prompt known to be
+        unanswerable (`answerables` False) gets no term: nothing can be right there, so p_hat would
+        always be 0 and the term would only add to the push towards "I don't know" that the rubric
+        already gives, the push that spreads to answerable questions."""
         n = len(verdicts)
         if self.abstain_difficulty <= 0:
             return [0.0] * n
+        answerables = answerables if answerables is not None else [None] * n
         tally: dict[Any, list[int]] = {}
         for g, v in zip(groups, verdicts):
             t = tally.setdefault(g, [0, 0])
@@ -94,9 +100,9 @@ class Shaping:
                 t[0] += v == "correct"
                 t[1] += 1
         out = []
-        for g, v in zip(groups, verdicts):
+        for g, v, a in zip(groups, verdicts, answerables):
             correct, answered = tally[g]
-            if v != "abstained" or answered == 0:
+            if v != "abstained" or answered == 0 or a is False:
                 out.append(0.0)
             else:
                 out.append(self.abstain_difficulty * (1 - 2 * correct / answered))
@@ -136,5 +142,5 @@ def shaped_scores(reward, shaping: Shaping, prompts: Sequence[str], completions:
             score, verdict = reward.score_one(p, c, r, a, w)[0], None
         scores.append(min(score, 0.0) if t else score)
         verdicts.append(verdict)
-    terms = shaping.group_terms(list(prompts), verdicts)
+    terms = shaping.group_terms(list(prompts), verdicts, list(answerables))
     return [s + d for s, d in zip(scores, terms)]
