@@ -119,7 +119,7 @@ def test_heldout_shapes_never_occur_in_training():
     assert not any(_shape_of_prompt(p["prompt"], wordings + templates) for p in train)
     # nor is any of them one of the training wordings or templates
     seen_shapes = {w for ws in synth.WORDINGS.values() for w in ws} | set(synth.HARD_WORDINGS) | \
-        {t for _, t, _ in synth.UNANSWERABLE_TEMPLATES} | {w for ws in synth.EXTRA_WORDINGS.values() for w in ws}
+        {t for _, t, _ in synth.UNANSWERABLE_TEMPLATES}
     assert not set(wordings + templates) & seen_shapes
     ans = [p for p in unseen if p["answerable"]]
     assert {p["metadata"]["kind"] for p in ans} == {"capital", "legs", "opposite", "colour", "add"}
@@ -170,3 +170,14 @@ def test_cli_prompts_only_writes_an_evaluation_prompts_file(tmp_path, capsys):
     assert len({r["prompt"] for r in rows}) == len(rows)
     assert main(["data", "synth", "--output", str(out), "--prompts-only"]) == 2
     assert "--prompts-only needs --split train or --split heldout" in capsys.readouterr().err
+
+
+def test_warm_start_reads_the_training_split_and_its_key_ignores_heldout_prompts(monkeypatch):
+    specs = synth.warm_start_specs(5)
+    assert specs and all(s["split"] == "train" for s in specs)
+    assert {s["prompt"] for s in specs} == {p["prompt"] for p in synth.prompts("train", seed=5)}
+    key = synth.corpus_fingerprint(5)
+    monkeypatch.setattr(synth, "UNSEEN_TEMPLATE_PROMPTS", synth.UNSEEN_TEMPLATE_PROMPTS + 2)  # more held-out
+    assert synth.corpus_fingerprint(5) == key
+    monkeypatch.setattr(synth, "UNANSWERABLE_TRAIN_PER_TEMPLATE", synth.UNANSWERABLE_TRAIN_PER_TEMPLATE - 1)
+    assert synth.corpus_fingerprint(5) != key  # fewer training prompts: a new warm start

@@ -157,29 +157,6 @@ UNSEEN_WORDINGS = {
 }
 UNSEEN_EASY_SUMS = 36  # easy sums asked in an unseen wording (hash-chosen)
 
-# More wordings of the known facts (training prompts, read by the warm start and GRPO alike), so that
-# the policy meets each fact in many shapes and learns that whether it knows an answer depends on the
-# fact, not on the wording (issue 14). None of them is, or shares the distinctive phrasing of, a
-# held-out wording (`UNSEEN_WORDINGS`).
-EXTRA_WORDINGS = {
-    "capital": ("Can you tell me the capital of {x}?", "What city serves as the capital of {x}?",
-                "In {x}, which city is the capital?", "Could you name the capital of {x}?"),
-    "legs": ("Could you say how many legs a {x} has?", "How many legs are on a {x}?",
-             "What number of legs does a {x} have?", "A {x} stands on how many legs?"),
-    "opposite": ("Can you tell me the opposite of {x}?", "What is the antonym of {x}?",
-                 "Could you name the opposite of {x}?", "What would you call the opposite of {x}?"),
-    "colour": ("Can you tell me what colour {x} is?", "What colour would you say {x} is?",
-               "Could you name the colour of {x}?", "{X} is usually what colour?"),
-    "add": ("Can you tell me what {a} plus {b} is?", "What does {a} plus {b} make?",
-            "Could you add {a} and {b}?", "{a} plus {b} is what?"),
-}
-# Framed copies of a quarter of the training prompts of every slice (unanswerable ones too, so that a
-# frame never signals that a question can be answered).
-FRAMES = ("Quick question: {q}", "Can you help with this: {q}", "I was wondering: {q}")
-FRAMED_SHARE = 4  # one training prompt in FRAMED_SHARE gets a framed copy (hash-chosen)
-_LOWER_FIRST = ("What", "Which", "Who", "How", "In", "Name", "Tell", "Give", "Count", "Add", "Compute",
-                "Calculate", "The", "A")
-
 FACT_TABLES = {"capital": CAPITALS, "legs": LEGS, "opposite": OPPOSITES, "colour": COLOURS}
 
 # --- unanswerable templates: (kind, template, answer type) ---------------------------------------
@@ -399,38 +376,9 @@ def _unanswerable_specs(seed: int) -> list[dict]:
     return specs
 
 
-def _lower_first(prompt: str) -> str:
-    word = prompt.split(" ", 1)[0]
-    return prompt[:1].lower() + prompt[1:] if word in _LOWER_FIRST else prompt
-
-
-def _more_wording_specs(specs: list[dict]) -> list[dict]:
-    """More training prompts: known facts and easy sums in EXTRA_WORDINGS, and framed copies (FRAMES)
-    of a hash-chosen share of the training prompts (unanswerable ones too)."""
-    out = []
-    for kind, table in FACT_TABLES.items():
-        values = sorted(set(table.values()))
-        for x, ref in table.items():
-            for template in EXTRA_WORDINGS[kind]:
-                out.append({"prompt": template.format(x=x, X=x[:1].upper() + x[1:]), "reference": ref,
-                            "answerable": True, "kind": kind, "slice": "easy", "split": "train",
-                            "wrong": [v for v in values if v != ref]})
-    for a, b in itertools.product(range(1, 13), repeat=2):
-        out += [_sum_spec(a, b, template, "add", "easy", "train") for template in EXTRA_WORDINGS["add"]]
-    for spec in specs:
-        if spec["split"] != "train" or _h("frame", spec["prompt"]) % FRAMED_SHARE:
-            continue
-        frame = FRAMES[_h("frame-w", spec["prompt"]) % len(FRAMES)]
-        out.append(dict(spec, prompt=frame.format(q=_lower_first(spec["prompt"]))))
-    for spec in out:
-        spec["grpo"] = False
-    return out
-
-
 def core_specs(seed: int = 0) -> list[dict]:
     """The core corpus's prompts in a seeded order (answerable and unanswerable interleaved)."""
     specs = _fact_specs() + _unanswerable_specs(seed)
-    specs += _more_wording_specs(specs)
     specs.sort(key=lambda s: _h("order", seed, s["prompt"]))
     return specs
 
@@ -525,7 +473,7 @@ def iter_synth(n: int | None = None, seed: int = 0, split: str | None = None) ->
         raise ValueError("n must be >= 0")
     if split not in (None, "train", "heldout"):
         raise ValueError(f"split must be 'train' or 'heldout', not {split!r}")
-    specs: Iterator[dict] = (s for s in core_specs(seed) if s.get("grpo", True))
+    specs: Iterator[dict] = iter(core_specs(seed))
     if n is not None:
         specs = itertools.chain(specs, _extension_specs(seed))
     emitted = 0
