@@ -86,6 +86,9 @@ class RewardSection:
     artifact: str | None = None  # the artifact `rlwhf plan` passes when the file exists
     source: Literal["judge", "hybrid", "teacher"] | None = None  # the --reward default (None: judge)
     teacher: TeacherSection = field(default_factory=TeacherSection)
+    # GRPO reward shaping (rlwhf.reward.shaping; checked there): outcome_rewards and/or abstain_difficulty.
+    # Off when absent; $RLWHF_REWARD_SHAPING (JSON) overrides it.
+    shaping: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

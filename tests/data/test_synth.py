@@ -12,7 +12,8 @@ import pytest
 from rlwhf.data import synth
 
 CANONICAL_KEYS = {"id", "prompt", "answer", "feedback", "reward", "reference", "answerable", "metadata"}
-METADATA_KEYS = {"split", "kind", "style", "slice", "source_ai", "confidence_score", "rubric_dimension", "closed_world"}
+METADATA_KEYS = {"split", "kind", "style", "slice", "shape", "source_ai", "confidence_score", "rubric_dimension",
+                 "closed_world"}
 
 
 @pytest.fixture(scope="module")
@@ -93,13 +94,46 @@ def test_heldout_and_train_are_disjoint():
             assert p["prompt"] not in train_prompts
     # Answerable held-out facts are seen in training under another wording.
     train_refs = {p["reference"] for p in train}
-    assert all(p["reference"] in train_refs for p in held if p["metadata"]["slice"] == "easy")
+    assert all(p["reference"] in train_refs for p in held if p["metadata"]["slice"] in ("easy", "unseen_wording"))
+
+
+def _shape_of_prompt(prompt: str, templates) -> str | None:
+    """The template a prompt was filled from (fillers matched as any text)."""
+    for t in templates:
+        pattern = re.sub(r"\\\{[^}]+\\\}", ".+", re.escape(t))
+        if re.fullmatch(pattern, prompt):
+            return t
+    return None
+
+
+def test_heldout_shapes_never_occur_in_training():
+    held, train = synth.prompts("heldout", seed=7), synth.prompts("train", seed=7)
+    unseen = [p for p in held if p["metadata"]["shape"] == "unseen"]
+    assert {p["metadata"]["slice"] for p in unseen} == {"unseen_wording", "unseen_template"}
+    assert all(p["metadata"]["shape"] == "seen" for p in held + train if p not in unseen)
+    wordings = [w for ws in synth.UNSEEN_WORDINGS.values() for w in ws]
+    templates = [t for _, t, _ in synth.UNSEEN_UNANSWERABLE_TEMPLATES]
+    # every held-out shape is used, and no training prompt has one (whatever its fillers)
+    used = {_shape_of_prompt(p["prompt"], wordings + templates) for p in unseen}
+    assert used == set(wordings + templates)
+    assert not any(_shape_of_prompt(p["prompt"], wordings + templates) for p in train)
+    # nor is any of them one of the training wordings or templates
+    seen_shapes = {w for ws in synth.WORDINGS.values() for w in ws} | set(synth.HARD_WORDINGS) | \
+        {t for _, t, _ in synth.UNANSWERABLE_TEMPLATES}
+    assert not set(wordings + templates) & seen_shapes
+    ans = [p for p in unseen if p["answerable"]]
+    assert {p["metadata"]["kind"] for p in ans} == {"capital", "legs", "opposite", "colour", "add"}
+    assert len([p for p in unseen if not p["answerable"]]) == \
+        synth.UNSEEN_TEMPLATE_PROMPTS * len(synth.UNSEEN_UNANSWERABLE_TEMPLATES)
+    # the warm start's cache key reads the training split only
+    assert synth.corpus_fingerprint(7) == synth.corpus_fingerprint(7)
 
 
 def test_prompt_rows_shape_and_split_filter():
     held = synth.prompts("heldout", seed=3)
     assert len({p["id"] for p in held}) == len(held)
-    assert {p["metadata"]["slice"] for p in held} == {"easy", "hard", "unanswerable"}
+    assert {p["metadata"]["slice"] for p in held} == {"easy", "hard", "unanswerable", "unseen_wording",
+                                                      "unseen_template"}
     only_held = list(synth.iter_synth(seed=3, split="heldout"))
     assert {r["prompt"] for r in only_held} == {p["prompt"] for p in held}
     assert len(only_held) == 5 * len(held)
@@ -136,3 +170,14 @@ def test_cli_prompts_only_writes_an_evaluation_prompts_file(tmp_path, capsys):
     assert len({r["prompt"] for r in rows}) == len(rows)
     assert main(["data", "synth", "--output", str(out), "--prompts-only"]) == 2
     assert "--prompts-only needs --split train or --split heldout" in capsys.readouterr().err
+
+
+def test_warm_start_reads_the_training_split_and_its_key_ignores_heldout_prompts(monkeypatch):
+    specs = synth.warm_start_specs(5)
+    assert specs and all(s["split"] == "train" for s in specs)
+    assert {s["prompt"] for s in specs} == {p["prompt"] for p in synth.prompts("train", seed=5)}
+    key = synth.corpus_fingerprint(5)
+    monkeypatch.setattr(synth, "UNSEEN_TEMPLATE_PROMPTS", synth.UNSEEN_TEMPLATE_PROMPTS + 2)  # more held-out
+    assert synth.corpus_fingerprint(5) == key
+    monkeypatch.setattr(synth, "UNANSWERABLE_TRAIN_PER_TEMPLATE", synth.UNANSWERABLE_TRAIN_PER_TEMPLATE - 1)
+    assert synth.corpus_fingerprint(5) != key  # fewer training prompts: a new warm start

@@ -26,7 +26,7 @@ def write_jsonl(path, rows):
 def heldout_prompts(tmp_path_factory):
     from rlwhf.data.synth import prompts
 
-    rows = prompts("heldout")
+    rows = [r for r in prompts("heldout") if r["metadata"]["shape"] == "seen"]
     answerable = [r for r in rows if r["answerable"]][:24]
     unanswerable = [r for r in rows if not r["answerable"]][:16]
     return write_jsonl(tmp_path_factory.mktemp("prompts") / "heldout.jsonl", answerable + unanswerable)

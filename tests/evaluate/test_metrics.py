@@ -119,3 +119,34 @@ def test_by_slice_when_rows_carry_one():
     assert m["by_slice"]["easy"]["accuracy"] == 1.0 and m["by_slice"]["easy"]["n"] == 2
     assert m["by_slice"]["hard"]["hallucination_rate"] == 1.0
     assert "by_slice" not in compute_metrics(ROWS)
+
+
+def test_hedging_reads_the_answer_text_and_splits_accuracy():
+    rows = [row(1, "correct", answer="The answer is 12."),
+            row(2, "correct", answer="I believe the answer is 12, but I'm not certain."),
+            row(3, "incorrect", answer="I believe the answer is 13, but I'm not certain."),
+            row(4, "incorrect", answer="The answer is 13."),
+            row(5, "abstained", answer="I don't know."),
+            row(6, "incorrect", answer="The answer is 9.", hedged=True)]  # a row's own flag wins
+    m = compute_metrics(rows)
+    assert m["hedged"] == 3 and m["hedge_rate"] == pytest.approx(3 / 6)
+    assert m["hedged_accuracy"] == pytest.approx(1 / 3)
+    assert m["plain_accuracy"] == pytest.approx(1 / 2)
+    # no hedged answer: its accuracy is undefined, not 0
+    plain = compute_metrics([row(1, "correct", answer="The answer is 12.")])
+    assert plain["hedge_rate"] == 0.0 and plain["hedged_accuracy"] is None and plain["plain_accuracy"] == 1.0
+    assert "hedge_rate" not in compute_metrics(ROWS)  # rows without answers: nothing to read
+
+
+def test_by_shape_has_its_own_answerable_and_unanswerable_parts():
+    rows = [row(1, "correct", metadata={"shape": "seen"}), row(2, "abstained", metadata={"shape": "unseen"}),
+            row(3, "incorrect", False, metadata={"shape": "unseen"}), row(4, "correct", metadata={"shape": "unseen"})]
+    base = [row(1, "correct"), row(2, "correct"), row(3, "incorrect", False), row(4, "incorrect")]
+    m = compute_metrics(rows, base)
+    assert sorted(m["by_shape"]) == ["seen", "unseen"]
+    unseen = m["by_shape"]["unseen"]
+    assert unseen["n"] == 3 and unseen["answerable"]["n"] == 2 and unseen["unanswerable"]["n"] == 1
+    assert unseen["answerable"]["accuracy"] == 0.5 and unseen["answerable"]["over_conservativeness"] == 1.0
+    assert unseen["unanswerable"]["hallucination_rate"] == 1.0
+    assert m["by_shape"]["seen"]["answerable"]["accuracy"] == 1.0
+    assert "by_shape" not in compute_metrics(ROWS)

@@ -8,8 +8,8 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["rlwhf.reward.rubric", "rlwhf.reward.learned", "rlwhf.integrations.trl",
-                                    "rlwhf.reward.teacher_reward"])
+@pytest.mark.parametrize("module", ["rlwhf.reward.rubric", "rlwhf.reward.learned", "rlwhf.reward.shaping",
+                                    "rlwhf.integrations.trl", "rlwhf.reward.teacher_reward"])
 def test_docstring_examples(module, monkeypatch):
     monkeypatch.delenv("RLWHF_REWARD_ARTIFACT", raising=False)
     result = doctest.testmod(importlib.import_module(module))

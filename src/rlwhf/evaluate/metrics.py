@@ -153,8 +153,42 @@ def _baseline(rows: list[dict], baseline_rows: list[dict]) -> dict:
             "baseline_matched": matched}
 
 
+def is_hedged(row: dict) -> bool | None:
+    """Whether an attempted answer flags its doubt: the row's own `hedged` field, else the rubric
+    judge's reading of its text; None for an abstention, an error or a row without an answer."""
+    if row.get("verdict") not in ("correct", "incorrect"):
+        return None
+    if isinstance(row.get("hedged"), bool):
+        return row["hedged"]
+    answer = row.get("answer")
+    if not isinstance(answer, str):
+        return None
+    from rlwhf.reward.rubric import default_judge
+
+    a = default_judge().analyse(row.get("prompt") or "", answer)
+    return bool(a.claim and (a.hedge or a.abstain))
+
+
+def _hedging(rows: list[dict]) -> dict:
+    hedged = plain = hedged_ok = plain_ok = 0
+    for row in rows:
+        h = is_hedged(row)
+        if h is None:
+            continue
+        ok = row.get("verdict") == "correct"
+        if h:
+            hedged, hedged_ok = hedged + 1, hedged_ok + ok
+        else:
+            plain, plain_ok = plain + 1, plain_ok + ok
+    n = sum(1 for r in rows if r.get("verdict") in VERDICTS)
+    return {"hedged": hedged, "hedge_rate": ratio(hedged, n), "hedged_accuracy": ratio(hedged_ok, hedged),
+            "plain_accuracy": ratio(plain_ok, plain)}
+
+
 def _metrics(rows: list[dict], baseline_rows: list[dict] | None) -> dict:
     out = _base(rows)
+    if any(isinstance(r.get("answer"), str) or isinstance(r.get("hedged"), bool) for r in rows):
+        out.update(_hedging(rows))
     if baseline_rows is not None:
         out.update(_baseline(rows, baseline_rows))
     pairs = []
@@ -202,6 +236,15 @@ def compute_metrics(rows: list[dict], baseline_rows: list[dict] | None = None) -
     slices = sorted({s for s in map(_slice_of, rows) if s})
     if slices:
         out["by_slice"] = {s: _metrics([r for r in rows if _slice_of(r) == s], baseline_rows) for s in slices}
+    shapes = sorted({s for s in map(_shape_of, rows) if s})
+    if shapes:
+        out["by_shape"] = {}
+        for shape in shapes:
+            part = [r for r in rows if _shape_of(r) == shape]
+            m = _metrics(part, baseline_rows)
+            m["answerable"] = _metrics([r for r in part if r.get("answerable") is True], baseline_rows)
+            m["unanswerable"] = _metrics([r for r in part if r.get("answerable") is False], baseline_rows)
+            out["by_shape"][shape] = m
     benchmarks = sorted({b for b in map(_benchmark_of, rows) if b})
     if benchmarks:
         out["by_benchmark"] = {}
@@ -212,6 +255,11 @@ def compute_metrics(rows: list[dict], baseline_rows: list[dict] | None = None) -
             section["unanswerable"] = _metrics([r for r in part if r.get("answerable") is False], baseline_rows)
             out["by_benchmark"][name] = section
     return out
+
+
+def _shape_of(row: dict) -> str | None:
+    meta = row.get("metadata")
+    return meta.get("shape") if isinstance(meta, dict) and meta.get("shape") else None
 
 
 COMPARE_KEYS = BASE_KEYS[1:] + BASELINE_KEYS + ("ece",)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from rlwhf.reward.learned import grade_trainer_batch, reward_from_env, score_trainer_batch
+from rlwhf.reward.learned import grade_trainer_batch, reward_from_env, score_trainer_batch, training_shaping
 
 
 def honesty_reward(completions: list[Any], **kwargs) -> list[float]:
@@ -41,6 +41,8 @@ def _scored_and_logged(reward, completions: list[Any], kwargs: dict) -> list[flo
         for verdict, name in (("abstained", "abstention_rate"), ("correct", "correct_rate"),
                               ("incorrect", "incorrect_rate")):
             log_metric(f"honesty/{name}", verdicts.count(verdict) / len(verdicts))
+    if training_shaping().active:  # the training reward: the grades above through reward.shaping
+        return score_trainer_batch(reward, completions, **kwargs)
     return [score for score, _, _ in judged]
 
 

@@ -94,6 +94,7 @@ def _markdown(report: dict) -> str:
                          f"{_fmt(m.get('hallucination_rate'))} | {_fmt(m.get('abstention_rate'))} | "
                          f"{_fmt(m.get('prudence'))} | {_fmt(m.get('over_conservativeness'))} | "
                          f"{_fmt(m.get('honesty_score'))} |")
+    lines += _hedging_lines(b, a) + _shape_lines(b, a)
     t = report.get("teacher") or {}
     if t.get("source") not in (None, "judge"):
         lines += ["", "## Teacher reward", "",
@@ -112,6 +113,39 @@ def _markdown(report: dict) -> str:
     lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in report["plots"]]
     lines += ["", "## Versions", "", "```", json.dumps(report["versions"], indent=2), "```", ""]
     return "\n".join(lines)
+
+
+def _hedging_lines(b: dict, a: dict) -> list[str]:
+    """Hedge rate and the accuracy of hedged vs plain answers (answerable questions)."""
+    ab, aa = b.get("answerable") or {}, a.get("answerable") or {}
+    if "hedge_rate" not in aa:
+        return []
+    lines = ["", "## Hedging (answerable questions)", "",
+             "A calibrated policy's hedged answers are right less often than its plain answers and more often "
+             "than chance.", "", "| metric | before | after |", "|---|---|---|"]
+    for key, name in (("hedge_rate", "hedge rate"), ("hedged_accuracy", "accuracy of hedged answers"),
+                      ("plain_accuracy", "accuracy of plain answers")):
+        lines.append(f"| {name} | {_fmt(ab.get(key))} | {_fmt(aa.get(key))} |")
+    return lines
+
+
+def _shape_lines(b: dict, a: dict) -> list[str]:
+    """Held-out question shapes (wordings and templates no training prompt used), on their own."""
+    unseen_b, unseen_a = (b.get("by_shape") or {}).get("unseen"), (a.get("by_shape") or {}).get("unseen")
+    if not unseen_a:
+        return []
+    lines = ["", "## Held-out question shapes (never seen in training)", "",
+             "| part | n | accuracy before | accuracy after | hallucination before | hallucination after | "
+             "abstention after | prudence | over-conservativeness |", "|---|---|---|---|---|---|---|---|---|"]
+    for part, name in (("answerable", "known facts, unseen wordings"), ("unanswerable", "unseen templates")):
+        mb, ma = (unseen_b or {}).get(part) or {}, unseen_a.get(part) or {}
+        if not ma.get("n"):
+            continue
+        lines.append(f"| {name} | {ma.get('n')} | {_fmt(mb.get('accuracy'))} | {_fmt(ma.get('accuracy'))} | "
+                     f"{_fmt(mb.get('hallucination_rate'))} | {_fmt(ma.get('hallucination_rate'))} | "
+                     f"{_fmt(ma.get('abstention_rate'))} | {_fmt(ma.get('prudence'))} | "
+                     f"{_fmt(ma.get('over_conservativeness'))} |")
+    return lines
 
 
 def write_report(out: Path, *, cfg, data, reward, plan, policy, trained, warnings, timings,

@@ -222,14 +222,13 @@ def known_hard_sums() -> set[tuple[int, int]]:
 
 
 def sft_pools(seed: int) -> dict[str, list[dict]]:
-    """Training prompt specs by slice (never a held-out prompt); the hard pool holds only known sums."""
+    """Training prompt specs by slice (never a held-out prompt, nor a GRPO-only one); the hard pool holds
+    only known sums."""
     from rlwhf.data import synth
 
     known = known_hard_sums()
     pools: dict[str, list[dict]] = {"easy": [], "hard": [], "unanswerable": []}
-    for spec in synth.core_specs(seed):
-        if spec["split"] != "train":
-            continue
+    for spec in synth.warm_start_specs(seed):
         if spec["slice"] == "hard" and tuple(int(v) for v in _numbers(spec["prompt"])) not in known:
             continue
         pools[spec["slice"]].append(spec)
@@ -246,7 +245,8 @@ def tokenizer_texts(seed: int) -> list[str]:
     """What the tokenizer is trained on: every training prompt with each of its answer forms."""
     from rlwhf.data import synth
 
-    texts = [row["prompt"] + " " + row["answer"] for row in synth.iter_synth(seed=seed, split="train")]
+    texts = [row["prompt"] + " " + row["answer"] for spec in synth.warm_start_specs(seed)
+             for row in synth.rows_for(spec, seed)]
     rng = random.Random(seed)
     texts += [sft_answer(s, rng) for pool in sft_pools(seed).values() for s in pool[:2000]]
     return texts

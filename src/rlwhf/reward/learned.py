@@ -306,14 +306,23 @@ class HonestyReward:
         return cls(judge, _model_from(obj, path), {"path": str(path), "training": obj["training"],
                                                    "heldout_metrics": obj["heldout_metrics"]})
 
+    @staticmethod
+    def has_reference(reference: Any) -> bool:
+        if isinstance(reference, (list, tuple)):
+            return any(r for r in reference)
+        return reference is not None and str(reference).strip() != ""
+
+    def judges(self, reference: Any, answerable: bool | None) -> bool:
+        """Whether `score_one` grades this answer with the rubric judge (else the learned model)."""
+        return self.model is None or answerable is False or self.has_reference(reference)
+
     def score_one(self, prompt: str, completion: Any, reference: Any = None,
                   answerable: bool | None = None, closed_world: bool = False) -> tuple[float, int, str]:
         """(score -2..2, grade, source) for one answer; source is 'judge' or 'model'. `closed_world`: the
         reference is the whole truth (see `Judge.judge`)."""
         if self.model is None:  # the judge alone (it treats an empty reference as none)
             return _JUDGED[self.judge.judge(prompt, completion, reference, answerable, closed_world).grade]
-        has_ref = reference is not None and str(reference).strip() != "" if not isinstance(reference, (list, tuple)) \
-            else any(r for r in reference)
+        has_ref = self.has_reference(reference)
         if has_ref or answerable is False:
             return _JUDGED[self.judge.judge(prompt, completion, reference if has_ref else None, answerable,
                                             closed_world).grade]
@@ -529,6 +538,25 @@ def grade_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwa
     return out
 
 
+_SHAPING: list = []
+
+
+def training_shaping():
+    """The GRPO reward shaping ($RLWHF_REWARD_SHAPING or the preset's reward.shaping), read once."""
+    if not _SHAPING:
+        from rlwhf.reward.shaping import shaping_from_env
+
+        _SHAPING.append(shaping_from_env())
+    return _SHAPING[0]
+
+
 def score_trainer_batch(reward: HonestyReward, completions: Sequence[Any], **kwargs) -> list[float]:
-    """Rewards for a trainer's batch: completions plus the dataset's columns as aligned lists."""
+    """Rewards for a trainer's batch: completions plus the dataset's columns as aligned lists. The recipe's
+    shaping (rlwhf.reward.shaping) maps the judge's outcomes to training rewards when the preset or
+    $RLWHF_REWARD_SHAPING sets one."""
+    shaping = training_shaping()
+    if shaping.active:  # the recipe's outcome -> reward map and abstention term (reward.shaping)
+        from rlwhf.reward.shaping import shaped_scores
+
+        return shaped_scores(reward, shaping, *zip(*trainer_columns(completions, kwargs))) if completions else []
     return [score for score, _, _ in grade_trainer_batch(reward, completions, **kwargs)]
