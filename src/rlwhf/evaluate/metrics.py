@@ -230,30 +230,22 @@ def compute_metrics(rows: list[dict], baseline_rows: list[dict] | None = None) -
         keys = {row_key(r) for r in baseline_rows}
         if rows and not any(row_key(r) in keys for r in rows):
             raise RlwhfError("the baseline shares no prompt with these answers (rows are matched by id, else prompt)")
-    out = _metrics(rows, baseline_rows)
-    out["answerable"] = _metrics([r for r in rows if r.get("answerable") is True], baseline_rows)
-    out["unanswerable"] = _metrics([r for r in rows if r.get("answerable") is False], baseline_rows)
+    out = _split_metrics(rows, baseline_rows)
     slices = sorted({s for s in map(_slice_of, rows) if s})
     if slices:
         out["by_slice"] = {s: _metrics([r for r in rows if _slice_of(r) == s], baseline_rows) for s in slices}
-    shapes = sorted({s for s in map(_shape_of, rows) if s})
-    if shapes:
-        out["by_shape"] = {}
-        for shape in shapes:
-            part = [r for r in rows if _shape_of(r) == shape]
-            m = _metrics(part, baseline_rows)
-            m["answerable"] = _metrics([r for r in part if r.get("answerable") is True], baseline_rows)
-            m["unanswerable"] = _metrics([r for r in part if r.get("answerable") is False], baseline_rows)
-            out["by_shape"][shape] = m
-    benchmarks = sorted({b for b in map(_benchmark_of, rows) if b})
-    if benchmarks:
-        out["by_benchmark"] = {}
-        for name in benchmarks:
-            part = [r for r in rows if _benchmark_of(r) == name]
-            section = _metrics(part, baseline_rows)
-            section["answerable"] = _metrics([r for r in part if r.get("answerable") is True], baseline_rows)
-            section["unanswerable"] = _metrics([r for r in part if r.get("answerable") is False], baseline_rows)
-            out["by_benchmark"][name] = section
+    for key, part_of in (("by_shape", _shape_of), ("by_benchmark", _benchmark_of)):
+        names = sorted({n for n in map(part_of, rows) if n})
+        if names:
+            out[key] = {n: _split_metrics([r for r in rows if part_of(r) == n], baseline_rows) for n in names}
+    return out
+
+
+def _split_metrics(rows: list[dict], baseline_rows: list[dict] | None) -> dict:
+    """The metrics of `rows`, with their answerable and unanswerable parts beside them."""
+    out = _metrics(rows, baseline_rows)
+    out["answerable"] = _metrics([r for r in rows if r.get("answerable") is True], baseline_rows)
+    out["unanswerable"] = _metrics([r for r in rows if r.get("answerable") is False], baseline_rows)
     return out
 
 
