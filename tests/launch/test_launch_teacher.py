@@ -40,11 +40,15 @@ def embedded_policy(tmp_path_factory) -> Path:
 
 
 def test_teacher_rewarded_grpo_makes_the_policy_more_honest(embedded_policy, tmp_path, monkeypatch):
-    """Reduced budget: the loopback teacher (grading by the rubric judge's logic) is the only grader."""
+    """Reduced budget: the loopback teacher (grading by the rubric judge's logic) is the only grader.
+
+    200 steps: the preset anneals the learning rate to 0 over max_steps (issue 14), so a run of 100
+    steps learned too little to abstain (hallucination 0.94 after)."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # a 0.9M-parameter policy: more threads only contend
+    steps = 200
     out = tmp_path / "run"
     with LoopbackTeacher() as teacher:
-        assert main(["launch", "--output_dir", str(out), "--model", str(embedded_policy), "--max-steps", "100",
+        assert main(["launch", "--output_dir", str(out), "--model", str(embedded_policy), "--max-steps", str(steps),
                      "--eval-limit", "80", "--reward", "teacher", "--teacher-base-url", teacher.url,
                      "--teacher-model", "rubric-loopback", "--teacher-price-per-million-tokens", "0.5"]) == 0
         served = teacher.requests
@@ -62,7 +66,7 @@ def test_teacher_rewarded_grpo_makes_the_policy_more_honest(embedded_policy, tmp
     assert "unseen" in report["after"]["by_shape"]
     t = report["teacher"]
     assert TEACHER_KEYS <= set(t) and t["source"] == "teacher"
-    assert t["completions"] == 100 * 64 and t["fallbacks"] == 0 and t["hybrid_skips"] == 0 and t["judged"] == 0
+    assert t["completions"] == steps * 64 and t["fallbacks"] == 0 and t["hybrid_skips"] == 0 and t["judged"] == 0
     assert t["requests"] + t["cache_hits"] == t["completions"] and t["unbalanced_steps"] == []
     assert t["http_requests"] == served - 1  # and the one request `rlwhf train` checks the teacher with first
     assert t["tokens"] == 120 * t["requests"]  # the loopback's usage: 100 prompt + 20 completion tokens
