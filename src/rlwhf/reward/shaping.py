@@ -7,8 +7,8 @@ question the policy believes it gets right with probability p:
 
     answer plainly  4p - 2        hedge  2p - 1        abstain  0
 
-hedging is never strictly best, and abstaining wins whenever p < 1/2. The recipe's map pays a right
-hedge 1.5 and a wrong hedge -0.5 instead (`DEFAULT_OUTCOME_REWARDS`):
+hedging is never strictly best, and abstaining wins whenever p < 1/2. A map that pays a right hedge 1.5
+and a wrong hedge -0.5 instead (`{"outcome_rewards": {"correct_hedged": 1.5, "wrong_hedged": -0.5}}`):
 
     answer plainly  4p - 2        hedge  2p - 0.5      abstain  0
 
@@ -20,8 +20,9 @@ abstaining is rewarded on questions the group mostly gets wrong and penalised on
 right. A group in which nothing answered gets no term (p_hat is undefined), nor does an unanswerable
 prompt (its abstentions are simply right; the term would only strengthen the push to abstain).
 
-Configuration: the preset's `reward.shaping` block (configs/transformer-lab/grpo_config.yaml), or the
-JSON object in $RLWHF_REWARD_SHAPING, which wins (experiments, `benchmarks/policy_recipe.py --shaping`).
+Off by default. Configuration: the preset's `reward.shaping` block (configs/transformer-lab/
+grpo_config.yaml), or the JSON object in $RLWHF_REWARD_SHAPING, which wins (experiments,
+`benchmarks/policy_recipe.py --shaping`).
 
     >>> s = Shaping.from_dict({"outcome_rewards": {"correct_hedged": 1.5}, "abstain_difficulty": 0.5})
     >>> s.value("correct_hedged", 1), s.value("wrong", -2)
