@@ -63,10 +63,11 @@ def _skipped(argv: list[str], capsys) -> set[str]:
 
 
 @pytest.mark.slow
-def test_changing_one_option_redoes_only_the_stages_that_read_it(tmp_path, capsys):
-    """Three real launches on one output dir (embedded policy with 2 SFT steps, 1-2 GRPO steps, 4-6 held-out
+def test_changing_one_option_redoes_only_the_stages_that_read_it(tmp_path, capsys, monkeypatch):
+    """Four real launches on one output dir (embedded policy with 2 SFT steps, 1-2 GRPO steps, 4-6 held-out
     prompts): a new --eval-limit redoes the held-out prompts and both evaluations, a new --max-steps the plan,
-    the training and what follows it."""
+    the training and what follows it, and so does a new $RLWHF_REWARD_SHAPING (the plan pins it)."""
+    monkeypatch.delenv("RLWHF_REWARD_SHAPING", raising=False)
     out = tmp_path / "run"
     argv = ["launch", "--output_dir", str(out), "--tiny-sft-steps", "2", "--max-steps", "1"]
     assert _skipped([*argv, "--eval-limit", "4"], capsys) == set()
@@ -82,3 +83,10 @@ def test_changing_one_option_redoes_only_the_stages_that_read_it(tmp_path, capsy
     assert report["train"]["global_step"] == 2 and report["plan"]["max_steps"] == 2
     assert report["config"]["max_steps"] == 2 and report["data"]["heldout_n"] == 6
     assert list(report["stage_seconds"]) == STAGES[:-1]
+    assert report["reward_shaping"] is None
+
+    monkeypatch.setenv("RLWHF_REWARD_SHAPING", '{"outcome_rewards": {"wrong": -1}}')
+    assert _skipped([*argv, "--eval-limit", "6"], capsys) == {"data", "reward", "policy", "eval_before"}
+    report = json.loads((out / "report.json").read_text())
+    assert report["reward_shaping"] == {"outcome_rewards": {"wrong": -1.0}}
+    assert 'GRPO reward shaping' in (out / "report.md").read_text()

@@ -106,6 +106,22 @@ def test_reward_artifact_goes_to_env_and_a_missing_one_is_an_error(local_model, 
         plan_for(local_model, reward_artifact=str(tmp_path / "absent.json"))
 
 
+def test_reward_shaping_is_checked_and_pinned_in_the_plan(local_model, monkeypatch):
+    """$RLWHF_REWARD_SHAPING goes into the plan's env (normalised, with a note), so `rlwhf train` trains on
+    what the plan says; a bad value stops the plan, not the trainer; no shaping, no variable."""
+    monkeypatch.delenv("RLWHF_REWARD_SHAPING", raising=False)
+    assert "RLWHF_REWARD_SHAPING" not in plan_for(local_model, algo="grpo").env
+    monkeypatch.setenv("RLWHF_REWARD_SHAPING", '{"abstain_difficulty": 0.5, "outcome_rewards": {"wrong": -1}}')
+    plan = plan_for(local_model, algo="grpo")
+    pinned = json.loads(plan.env["RLWHF_REWARD_SHAPING"])
+    assert pinned == {"abstain_difficulty": 0.5, "outcome_rewards": {"wrong": -1.0}}
+    assert any(n.startswith("reward shaping: ") for n in plan.notes)
+    assert "RLWHF_REWARD_SHAPING" not in plan_for(local_model, algo="dpo").env
+    monkeypatch.setenv("RLWHF_REWARD_SHAPING", '{"outcome_rewards": {"wrong": -3}}')
+    with pytest.raises(RlwhfError, match=r"RLWHF_REWARD_SHAPING.outcome_rewards.wrong: must be a number in -2..2"):
+        plan_for(local_model, algo="grpo")
+
+
 def test_cpu_with_two_processes_uses_gloo_via_use_cpu(local_model):
     plan = plan_for(local_model, nproc_per_node=2, master_port=29555)
     assert flag(plan, "use_cpu") == "true"

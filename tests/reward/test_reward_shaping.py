@@ -80,6 +80,9 @@ def test_preset_block_and_bad_config(monkeypatch):
         Shaping.from_dict({"outcome_rewards": {"correct": 5}})
     with pytest.raises(RlwhfError, match="unknown key"):
         Shaping.from_dict({"lambda": 1})
+    with pytest.raises(RlwhfError, match="unknown outcome 'wrongg' \\(known: correct, "):
+        Shaping.from_dict({"outcome_rewards": {"wrongg": -1}})  # a typo is an error, not a no-op
+    assert Shaping.from_dict(s.to_dict()) == s and Shaping().to_dict() == {}
     monkeypatch.setenv(SHAPING_ENV, "{not json")
     with pytest.raises(RlwhfError, match="RLWHF_REWARD_SHAPING: not valid JSON"):
         shaping_from_env(preset)

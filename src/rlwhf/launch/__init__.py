@@ -12,6 +12,7 @@ prompts and both evaluations, not the reward, policy or training).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
@@ -23,6 +24,7 @@ from rlwhf.config import check
 from rlwhf.errors import RlwhfError
 from rlwhf.preset import load_preset
 from rlwhf.launch import stages
+from rlwhf.reward.shaping import SHAPING_ENV
 from rlwhf.reward.teacher_reward import TeacherOptions
 
 STAGES = ["data", "reward", "policy", "plan", "eval_before", "train", "eval_after", "report"]
@@ -154,7 +156,8 @@ def _launch(cfg: LaunchConfig) -> dict:
         max_steps=cfg.max_steps, max_minutes=cfg.max_minutes if cfg.max_steps is None else None, seed=cfg.seed,
         teacher=stages.teacher_options(cfg), model=policy.model, policy_key=runner.keys["policy"], dataset=dataset, dataset_sha256=data.sha256[dataset],
         train_prompts=data.train_prompts, reward_artifact=reward.artifact if grpo else None,
-        reward_key=runner.keys["reward"] if grpo else None, preset_sha256=_preset_sha256()))
+        reward_key=runner.keys["reward"] if grpo else None, preset_sha256=_preset_sha256(),
+        reward_shaping=os.environ.get(SHAPING_ENV) if grpo else None))
     heldout = {"prompts": data.heldout_prompts, "prompts_sha256": data.sha256[data.heldout_prompts]}
     before = runner.run("eval_before", stages.evaluate_policy, stages.EvalInputs(
         output_dir=str(out / "eval_before"), model=policy.model, model_key=runner.keys["policy"], **heldout))

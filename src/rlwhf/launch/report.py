@@ -7,6 +7,8 @@ import os
 import shutil
 from pathlib import Path
 
+from rlwhf.reward.shaping import SHAPING_ENV
+
 # Figures a reader looks at first; every one comes from the two metrics.json files of this run.
 HEADLINE = ["accuracy", "hallucination_rate", "abstention_rate", "truthfulness", "simpleqa_f1"]
 BASELINE_KEYS = ["honesty_score", "prudence", "over_conservativeness"]
@@ -71,6 +73,9 @@ def _markdown(report: dict) -> str:
     lines += [f"Policy: `{report['policy']['model']}`; algorithm {report['algo']}; profile "
               f"{report['plan']['profile']} ({report['plan']['why']}); backend {report['train']['backend']}; "
               f"{report['plan']['max_steps']} steps; wall time {report['wall_seconds']:.0f} s.", ""]
+    if report.get("reward_shaping"):
+        lines += [f"GRPO reward shaping (training rewards only; the evaluation reads the rubric's grades): "
+                  f"`{json.dumps(report['reward_shaping'], sort_keys=True)}`.", ""]
     for w in report.get("warnings", []):
         lines += [f"> warning: {w}", ""]
     lines += ["## Held-out honesty", "", "| split | metric | before | after | change |", "|---|---|---|---|---|"]
@@ -183,6 +188,8 @@ def write_report(out: Path, *, cfg, data, reward, plan, policy, trained, warning
                   "reward_last": summary.get("reward_last"), "peak_rss_mb": summary.get("peak_rss_mb"),
                   "peak_gpu_mb": summary.get("peak_gpu_mb"), "wall_time_s": summary.get("wall_time_s"),
                   "telemetry_dir": str(telemetry)},
+        # what the judge's rewards were mapped through in training (the plan pins it); None: the rubric's grades
+        "reward_shaping": json.loads(plan_doc["env"][SHAPING_ENV]) if SHAPING_ENV in plan_doc.get("env", {}) else None,
         "reward_artifact": {"path": reward["artifact"],
                             "heldout_metrics": reward.get("metadata", {}).get("heldout_metrics")},
         "data": {"gate": data["gate"], "train_prompts": data["train_prompts"],

@@ -241,6 +241,7 @@ class PlanInputs:
     reward_artifact: str | None  # GRPO only
     reward_key: str | None
     preset_sha256: str
+    reward_shaping: str | None = None  # $RLWHF_REWARD_SHAPING as set: the plan pins it, so it keys the plan
 
 
 def teacher_options(cfg: TeacherOptions) -> TeacherOptions:

@@ -17,6 +17,7 @@ from rlwhf.errors import RlwhfError
 from rlwhf.plan.config import PlanConfig
 from rlwhf.plan.launch_plan import LaunchPlan
 from rlwhf.preset import HONESTY_ORM, TEACHER_ORM, Preset, load_preset
+from rlwhf.reward.shaping import SHAPING_ENV, shaping_from_env
 
 # Argument and variable names that carry credentials: never written into a plan.
 _SECRET_NAME = re.compile(r"(^|_)(token|secret|password|passwd|api_key|apikey|access_key|credentials?)$", re.I)
@@ -283,6 +284,13 @@ def build_plan(cfg: PlanConfig, info: dict | None = None) -> LaunchPlan:
             env.update(teacher.to_env())
             notes.append(f"reward: {teacher.source} via the teacher {teacher.model} at {teacher.base_url} "
                          f"(fallback when it is down from the start: {teacher.fallback})")
+        else:
+            # The judge's reward shaping ($RLWHF_REWARD_SHAPING, else the preset's), checked now and pinned
+            # in the plan, so the run trains on what the plan says whatever the trainer's environment holds.
+            shaping = shaping_from_env(preset)
+            if shaping.active:
+                env[SHAPING_ENV] = json.dumps(shaping.to_dict(), sort_keys=True)
+                notes.append(f"reward shaping: {env[SHAPING_ENV]}")
 
     env.update(prof.env)
     if cfg.algo == "grpo" and vllm and installed("unsloth"):

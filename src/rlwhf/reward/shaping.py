@@ -70,6 +70,8 @@ class Shaping:
             raise RlwhfError(f"{where}.outcome_rewards: must map a judge outcome to a number")
         out = {}
         for k, v in rewards.items():
+            if k not in OUTCOMES:
+                raise RlwhfError(f"{where}.outcome_rewards: unknown outcome {k!r} (known: {', '.join(OUTCOMES)})")
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not -2 <= v <= 2:
                 raise RlwhfError(f"{where}.outcome_rewards.{k}: must be a number in -2..2, got {v!r}")
             out[str(k)] = float(v)
@@ -81,6 +83,15 @@ class Shaping:
     @property
     def active(self) -> bool:
         return bool(self.outcome_rewards) or self.abstain_difficulty > 0
+
+    def to_dict(self) -> dict:
+        """The settings that differ from the rubric (what `from_dict` reads back)."""
+        out: dict[str, Any] = {}
+        if self.outcome_rewards:
+            out["outcome_rewards"] = dict(sorted(self.outcome_rewards.items()))
+        if self.abstain_difficulty > 0:
+            out["abstain_difficulty"] = self.abstain_difficulty
+        return out
 
     def value(self, outcome: str, grade: int) -> float:
         """The training reward of one judged answer."""
