@@ -117,6 +117,12 @@ def test_reward_shaping_is_checked_and_pinned_in_the_plan(local_model, monkeypat
     assert pinned == {"abstain_difficulty": 0.5, "outcome_rewards": {"wrong": -1.0}}
     assert any(n.startswith("reward shaping: ") for n in plan.notes)
     assert "RLWHF_REWARD_SHAPING" not in plan_for(local_model, algo="dpo").env
+    # the trainer's environment: the plan's value, and none when the plan has none, whatever ours holds
+    from rlwhf.train.run_plan import child_env
+
+    monkeypatch.setenv("RLWHF_REWARD_SHAPING", '{"outcome_rewards": {"wrong": 0}}')
+    assert json.loads(child_env(plan)["RLWHF_REWARD_SHAPING"]) == pinned
+    assert "RLWHF_REWARD_SHAPING" not in child_env(plan_for(local_model, algo="dpo"))
     monkeypatch.setenv("RLWHF_REWARD_SHAPING", '{"outcome_rewards": {"wrong": -3}}')
     with pytest.raises(RlwhfError, match=r"RLWHF_REWARD_SHAPING.outcome_rewards.wrong: must be a number in -2..2"):
         plan_for(local_model, algo="grpo")

@@ -24,6 +24,7 @@ from rlwhf.telemetry.logs import LogFollower, collect_steps, write_steps_csv
 from rlwhf.telemetry.memory import MemoryTrace
 from rlwhf.telemetry.versions import versions
 from rlwhf.plan.launch_plan import LaunchPlan
+from rlwhf.reward.shaping import SHAPING_ENV
 from rlwhf.train import fallback as cascade_mod
 from rlwhf.train.checkpoints import finalize_model, global_step, latest_complete
 from rlwhf.train.config import TrainConfig
@@ -57,6 +58,14 @@ def choose_backend(requested: str | None, plan: LaunchPlan, log) -> str:
         log(f"`{program}` is not installed (pip install 'rlwhf[swift]'): using the TRL backend")
         return "trl"
     return backend
+
+
+def child_env(plan: LaunchPlan) -> dict[str, str]:
+    """The trainer's environment: ours, then the plan's. The plan pins the reward shaping (`rlwhf plan`
+    writes $RLWHF_REWARD_SHAPING into it when any is on), so a variable left in our environment does not
+    reshape a run whose plan says the rubric's grades."""
+    inherited = {k: v for k, v in os.environ.items() if k != SHAPING_ENV}
+    return {**inherited, **plan.env, "PYTHONUNBUFFERED": "1"}
 
 
 def build_argv(plan: LaunchPlan, backend: str, run_root: Path, plan_file: Path, resume_from: Path | None
@@ -170,7 +179,7 @@ def _train(cfg: TrainConfig, cascade: list | None = None) -> dict:
             plan_file = tele / f"attempt-{number}.plan.json"
             current.write(plan_file)
             argv = build_argv(current, backend, out, plan_file, resume_from)
-            env = {**os.environ, **current.env, "PYTHONUNBUFFERED": "1"}
+            env = child_env(current)
             log(f"attempt {number}: starting" + (f", resuming from {resume_from}" if resume_from else ""))
             result = run_attempt(
                 argv, env, tele / f"attempt-{number}.log", trace, follower, on_steps, attempt=number,
