@@ -5,7 +5,7 @@
 Each step is 8 prompts x 8 completions = 64, drawn from the built-in corpus with a warm-start policy's mix
 of answers (confident, hedged, abstaining, extra detail, fabricated), duplicates included as a sampling
 policy makes them. The step's policy compute is real (`--compute real`): the embedded policy's shape
-(Qwen2, hidden 128, 4 layers, untrained) generates 24 tokens for 64 sequences and takes one
+(Qwen2 as `TinyModelConfig` sets it, untrained) generates 24 tokens for 64 sequences and takes one
 forward/backward/optimizer step, the work a GRPO step does besides the reward. The teacher is the loopback
 rubric teacher answering every request after `--latency` seconds. For every step the three sources run
 one after the other on the same completions, each with its own empty cache; then the teacher and hybrid
@@ -72,9 +72,13 @@ class PolicyCompute:
 
         torch.manual_seed(seed)
         torch.set_num_threads(max(1, torch.get_num_threads()))
-        cfg = Qwen2Config(vocab_size=1024, hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
-                          num_key_value_heads=2, intermediate_size=384, max_position_embeddings=256,
-                          tie_word_embeddings=True)
+        from rlwhf.policy.tiny import TinyModelConfig
+
+        shape = TinyModelConfig()
+        cfg = Qwen2Config(vocab_size=shape.vocab_size, hidden_size=shape.hidden_size,
+                          num_hidden_layers=shape.num_hidden_layers, num_attention_heads=shape.num_attention_heads,
+                          num_key_value_heads=shape.num_key_value_heads, intermediate_size=shape.intermediate_size,
+                          max_position_embeddings=shape.max_position_embeddings, tie_word_embeddings=True)
         self.torch = torch
         self.model = Qwen2ForCausalLM(cfg)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-5)

@@ -44,7 +44,7 @@ def test_teacher_rewarded_grpo_makes_the_policy_more_honest(embedded_policy, tmp
 
     200 steps: the preset anneals the learning rate to 0 over max_steps (issue 14), so a run of 100
     steps learned too little to abstain (hallucination 0.94 after)."""
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # a 0.9M-parameter policy: more threads only contend
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # a 2M-parameter policy: more threads only contend
     steps = 200
     out = tmp_path / "run"
     with LoopbackTeacher() as teacher:

@@ -84,6 +84,33 @@ def test_sft_mix_covers_every_form():
     assert sum(a == synth.confident(spec["reference"]) for a in answers) > 150
 
 
+def test_unknown_sums_are_read_but_never_with_their_sum():
+    """The warm start reads the unknown hard sums (a faint sense of what it does not know), never their
+    right answer nor a near miss, so that greedy decoding cannot recover the sum from the misses."""
+    import random
+    import re
+
+    from rlwhf.data import synth
+
+    pools = tiny.sft_pools(0)
+    known = tiny.known_hard_sums()
+    unknown = {tuple(int(v) for v in tiny._numbers(s["prompt"])) for s in pools["hard_unknown"]}
+    assert unknown and not unknown & known
+    assert unknown | known == set(synth.hard_pairs())
+    rng = random.Random(0)
+    forms = {"abstain": 0, "hedged": 0, "confident": 0}
+    for spec in pools["hard_unknown"][:200]:
+        for _ in range(5):
+            answer = tiny.unknown_sum_answer(spec, rng)
+            if answer == synth.ABSTAIN:
+                forms["abstain"] += 1
+                continue
+            forms["hedged" if answer == synth.hedged(re.findall(r"\d+", answer)[0]) else "confident"] += 1
+            value = int(re.findall(r"\d+", answer)[0])
+            assert 11 <= abs(value - int(spec["reference"])) <= 40 or value == 10, (spec["prompt"], answer)
+    assert forms["confident"] > forms["hedged"] > 0 and forms["abstain"] > 0
+
+
 @pytest.mark.slow
 def test_build_tiny_loads_and_hits_the_cache(tmp_path):
     import torch
@@ -128,6 +155,7 @@ def test_cli_model_tiny(tmp_path, capsys):
     ("--sft-steps", "-1", "--sft-steps must be >= 0"),
     ("--hidden-size", "30", "multiple of --num-attention-heads"),
     ("--hard-share", "0.9", "sum to at most 1"),
+    ("--unknown-share", "0.6", "sum to at most 1"),
     ("--vocab-size", "100", "--vocab-size must be at least 300"),
 ])
 def test_cli_rejects_bad_config(tmp_path, capsys, flag, value, message):

@@ -33,11 +33,11 @@ SWIFT_TEMPLATE = "chatml"  # no injected system prompt (pitfall 2)
 @dataclass
 class TinyModelConfig:
     vocab_size: int = field(default=1024, metadata={"help": "BPE vocabulary size, specials included"})
-    hidden_size: int = field(default=128, metadata={"help": "model width"})
+    hidden_size: int = field(default=192, metadata={"help": "model width"})
     num_hidden_layers: int = field(default=4, metadata={"help": "transformer blocks"})
     num_attention_heads: int = field(default=4, metadata={"help": "attention heads"})
     num_key_value_heads: int = field(default=2, metadata={"help": "KV heads (GQA)"})
-    intermediate_size: int = field(default=384, metadata={"help": "MLP width"})
+    intermediate_size: int = field(default=576, metadata={"help": "MLP width"})
     max_position_embeddings: int = field(default=256, metadata={"help": "context length"})
     seed: int = field(default=0, metadata={"help": "init seed"})
 
@@ -136,7 +136,7 @@ def build_untrained(output_dir: str | Path, texts: Iterable[str], cfg: TinyModel
 
 # --- the embedded default policy: tokenizer + model + SFT warm start, cached ----------------------
 
-CODE_VERSION = "2"  # bump when the SFT recipe changes in a way the config does not show
+CODE_VERSION = "3"  # bump when the SFT recipe changes in a way the config does not show
 
 
 @dataclass
@@ -151,6 +151,8 @@ class TinyPolicyConfig(TinyModelConfig):
     hard_share: float = field(default=0.1, metadata={
         "help": "share of SFT examples from the hard slice (the known half of its sums)"})
     unanswerable_share: float = field(default=0.35, metadata={"help": "share of SFT examples that are unanswerable"})
+    unknown_share: float = field(default=0.05, metadata={
+        "help": "share of SFT examples from the hard slice's unknown sums, never with their right answer"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = torch's default)"})
     cache: bool = field(default=True, metadata={"help": "reuse a cached build with the same content hash"})
 
@@ -173,9 +175,10 @@ class TinyPolicyConfig(TinyModelConfig):
             raise RlwhfError(f"--lr must be positive, got {self.lr}")
         if self.warmup_steps < 0:
             raise RlwhfError(f"--warmup-steps must be >= 0, got {self.warmup_steps}")
-        if not (0 <= self.hard_share <= 1 and 0 <= self.unanswerable_share <= 1
-                and self.hard_share + self.unanswerable_share <= 1):
-            raise RlwhfError("--hard-share and --unanswerable-share must be in 0..1 and sum to at most 1")
+        shares = (self.hard_share, self.unanswerable_share, self.unknown_share)
+        if not (all(0 <= v <= 1 for v in shares) and sum(shares) <= 1):
+            raise RlwhfError("--hard-share, --unanswerable-share and --unknown-share must be in 0..1 and sum to at "
+                             "most 1")
 
     def model_config(self) -> TinyModelConfig:
         return TinyModelConfig(**{f.name: getattr(self, f.name) for f in fields(TinyModelConfig)})
@@ -205,14 +208,36 @@ def sft_answer(spec: dict, rng: random.Random) -> str:
     return synth.confident(value)
 
 
+# An unknown hard sum in the warm start: mostly a confident wrong sum, sometimes a hedged one or an
+# abstention. Pre-trained models have a faint sense of what they do not know (they abstain or hedge a
+# little more there); without it GRPO had to find the known/unknown boundary from rewards alone, and the
+# tiny policy treated the hard sums as one class: it abstained on known sums along with the unknown ones,
+# or on neither (docs/honesty-recipe.md, rows 29-37).
+UNKNOWN_SUM_MIX = {"invented": 0.6, "hedged_invented": 0.2, "abstain": 0.2}
+
+
+def unknown_sum_answer(spec: dict, rng: random.Random) -> str:
+    """One SFT target for an unknown hard sum: never its right answer, and never a near miss (11-40 away):
+    misses spread evenly around the sum teach the sum itself, and greedy decoding then got about a
+    third of the "unknown" sums right (row 37)."""
+    from rlwhf.data import synth
+
+    form = rng.choices(list(UNKNOWN_SUM_MIX), weights=list(UNKNOWN_SUM_MIX.values()))[0]
+    if form == "abstain":
+        return synth.ABSTAIN
+    total = int(spec["reference"])
+    value = str(max(10, total + rng.choice((-1, 1)) * rng.randint(11, 40)))
+    return synth.hedged(value) if form == "hedged_invented" else synth.confident(value)
+
+
 KNOWN_FIRST_OPERAND_BELOW = 55
 
 
 def known_hard_sums() -> set[tuple[int, int]]:
     """The hard sums the warm start is taught: those whose first operand is below 55, about half.
 
-    It never sees the others, like a model that met small numbers more often than large ones in
-    pre-training. The boundary is structured on purpose: with a random half, GRPO at this scale
+    It never sees the others' right answers (`unknown_sum_answer`), like a model that met small numbers
+    more often than large ones in pre-training. The boundary is structured on purpose: with a random half, GRPO at this scale
     could not tell known from unknown sums and abstained on both alike (measured; see the notes),
     while real models' knowledge also follows learnable features (popularity, size, frequency).
     """
@@ -222,16 +247,15 @@ def known_hard_sums() -> set[tuple[int, int]]:
 
 
 def sft_pools(seed: int) -> dict[str, list[dict]]:
-    """Training prompt specs by slice (never a held-out prompt, nor a GRPO-only one); the hard pool holds
-    only known sums."""
+    """Training prompt specs by slice (never a held-out prompt, nor a GRPO-only one): the hard pool holds
+    the known sums, `hard_unknown` the others (read with `unknown_sum_answer`)."""
     from rlwhf.data import synth
 
     known = known_hard_sums()
-    pools: dict[str, list[dict]] = {"easy": [], "hard": [], "unanswerable": []}
+    pools: dict[str, list[dict]] = {"easy": [], "hard": [], "unanswerable": [], "hard_unknown": []}
     for spec in synth.warm_start_specs(seed):
-        if spec["slice"] == "hard" and tuple(int(v) for v in _numbers(spec["prompt"])) not in known:
-            continue
-        pools[spec["slice"]].append(spec)
+        unknown = spec["slice"] == "hard" and tuple(int(v) for v in _numbers(spec["prompt"])) not in known
+        pools["hard_unknown" if unknown else spec["slice"]].append(spec)
     return pools
 
 
@@ -280,8 +304,8 @@ def sft(model, tokenizer, cfg: TinyPolicyConfig, log=None) -> dict:
     import torch
 
     pools = sft_pools(cfg.seed)
-    weights = {"hard": cfg.hard_share, "unanswerable": cfg.unanswerable_share,
-               "easy": 1.0 - cfg.hard_share - cfg.unanswerable_share}
+    weights = {"hard": cfg.hard_share, "unanswerable": cfg.unanswerable_share, "hard_unknown": cfg.unknown_share,
+               "easy": 1.0 - cfg.hard_share - cfg.unanswerable_share - cfg.unknown_share}
     slices = [k for k in weights if weights[k] > 0 and pools[k]]
     rng = random.Random(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -306,7 +330,8 @@ def sft(model, tokenizer, cfg: TinyPolicyConfig, log=None) -> dict:
         batch = []
         for slice_ in rng.choices(slices, weights=[weights[k] for k in slices], k=cfg.batch_size):
             spec = rng.choice(pools[slice_])
-            batch.append(_encode_example(tokenizer, spec["prompt"], sft_answer(spec, rng)))
+            answer = unknown_sum_answer(spec, rng) if slice_ == "hard_unknown" else sft_answer(spec, rng)
+            batch.append(_encode_example(tokenizer, spec["prompt"], answer))
         width = min(cfg.max_position_embeddings, max(len(ids) for ids, _ in batch))
         input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
         labels = torch.full((len(batch), width), -100, dtype=torch.long)
