@@ -237,9 +237,10 @@ def known_hard_sums() -> set[tuple[int, int]]:
     """The hard sums the warm start is taught: those whose first operand is below 55, about half.
 
     It never sees the others' right answers (`unknown_sum_answer`), like a model that met small numbers
-    more often than large ones in pre-training. The boundary is structured on purpose: with a random half, GRPO at this scale
-    could not tell known from unknown sums and abstained on both alike (measured; see the notes),
-    while real models' knowledge also follows learnable features (popularity, size, frequency).
+    more often than large ones in pre-training. The boundary is structured on purpose: with a random
+    half, GRPO at this scale could not tell known from unknown sums and abstained on both alike
+    (measured; see the notes), while real models' knowledge also follows learnable features
+    (popularity, size, frequency).
     """
     from rlwhf.data import synth
 
