@@ -88,7 +88,6 @@ def test_unknown_sums_are_read_but_never_with_their_sum():
     """The warm start reads the unknown hard sums (a faint sense of what it does not know), never their
     right answer nor a near miss, so that greedy decoding cannot recover the sum from the misses."""
     import random
-    import re
 
     from rlwhf.data import synth
 
@@ -105,9 +104,9 @@ def test_unknown_sums_are_read_but_never_with_their_sum():
             if answer == synth.ABSTAIN:
                 forms["abstain"] += 1
                 continue
-            forms["hedged" if answer == synth.hedged(re.findall(r"\d+", answer)[0]) else "confident"] += 1
-            value = int(re.findall(r"\d+", answer)[0])
-            assert 11 <= abs(value - int(spec["reference"])) <= 40 or value == 10, (spec["prompt"], answer)
+            value = tiny._numbers(answer)[0]
+            forms["hedged" if answer == synth.hedged(value) else "confident"] += 1
+            assert 11 <= abs(int(value) - int(spec["reference"])) <= 40 or value == "10", (spec["prompt"], answer)
     assert forms["confident"] > forms["hedged"] > 0 and forms["abstain"] > 0
 
 

@@ -219,7 +219,7 @@ UNKNOWN_SUM_MIX = {"invented": 0.6, "hedged_invented": 0.2, "abstain": 0.2}
 def unknown_sum_answer(spec: dict, rng: random.Random) -> str:
     """One SFT target for an unknown hard sum: never its right answer, and never a near miss (11-40 away):
     misses spread evenly around the sum teach the sum itself, and greedy decoding then got about a
-    third of the "unknown" sums right (row 37)."""
+    third of the "unknown" sums right (docs/honesty-recipe.md, row 37)."""
     from rlwhf.data import synth
 
     form = rng.choices(list(UNKNOWN_SUM_MIX), weights=list(UNKNOWN_SUM_MIX.values()))[0]
