@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -182,10 +184,19 @@ def test_hf_dataset_invalid_rows_and_unloadable(tmp_path, capsys):
     assert "rlwhf: error: no-such-org/no-such-set: cannot load dataset" in err and "Traceback" not in err
     broken = tmp_path / "broken.jsonl"
     broken.write_text(json.dumps(SCORED[0]) + "\n{not json\n")
-    for streaming in ([], ["--streaming"]):
-        assert main(["data", "preprocess", "--hf-dataset", str(broken), "--output", "b.jsonl", *streaming]) == 2
-        err = capsys.readouterr().err
-        assert f"rlwhf: error: {broken}: cannot" in err and "Traceback" not in err
+    # datasets logs its own error before raising, through a handler bound to the stderr of its first
+    # import: one that is closed by now (as after an earlier test's capture) printed a traceback.
+    closed = io.StringIO()
+    closed.close()
+    handler = logging.StreamHandler(closed)
+    logging.getLogger("datasets").addHandler(handler)
+    try:
+        for streaming in ([], ["--streaming"]):
+            assert main(["data", "preprocess", "--hf-dataset", str(broken), "--output", "b.jsonl", *streaming]) == 2
+            err = capsys.readouterr().err
+            assert f"rlwhf: error: {broken}: cannot" in err and "Traceback" not in err
+    finally:
+        logging.getLogger("datasets").removeHandler(handler)
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ file:line:reason and counted, never dropped silently.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -123,20 +124,8 @@ def _hf_rows(cfg: PreprocessConfig) -> Iterator[tuple[str, int, Any]]:
     kwargs: dict[str, Any] = {"split": cfg.split, "streaming": cfg.streaming}
     where = f"{name}[{cfg.split}]"
     try:
-        if p.is_dir() and (p / "dataset_info.json").is_file() and (p / "state.json").is_file():
-            ds = datasets.load_from_disk(str(p))  # a save_to_disk folder (one split)
-            if cfg.streaming:
-                ds = ds.to_iterable_dataset()
-        elif p.is_file():
-            builder = {".jsonl": "json", ".json": "json", ".ndjson": "json", ".csv": "csv",
-                       ".parquet": "parquet"}.get(p.suffix)
-            if builder is None:
-                raise RlwhfError(f"{p}: unknown data file type {p.suffix!r} (jsonl, json, csv, parquet)")
-            ds = datasets.load_dataset(builder, data_files=str(p), **kwargs)
-        else:
-            if cfg.hf_data_files:
-                kwargs["data_files"] = cfg.hf_data_files
-            ds = datasets.load_dataset(name, cfg.hf_config, **kwargs)
+        with _quiet(datasets):
+            ds = _load_hf(datasets, cfg, p, kwargs)
     except RlwhfError:
         raise
     except (FileNotFoundError, ValueError, ConnectionError, OSError) as exc:
@@ -147,7 +136,8 @@ def _hf_rows(cfg: PreprocessConfig) -> Iterator[tuple[str, int, Any]]:
     rows = iter(ds)
     while True:
         try:
-            row = next(rows)
+            with _quiet(datasets):
+                row = next(rows)
         except StopIteration:
             return
         except Exception as exc:  # a streaming load meets a bad file only while iterating
@@ -155,6 +145,37 @@ def _hf_rows(cfg: PreprocessConfig) -> Iterator[tuple[str, int, Any]]:
                              "(for line-level reasons on a JSONL file, use --input instead)") from None
         i += 1
         yield where, i, row
+
+
+@contextlib.contextmanager
+def _quiet(datasets):
+    """datasets logs its own error (through a handler bound to the stderr of its first import) before
+    raising one that we report ourselves: keep it to critical messages meanwhile."""
+    level = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
+    try:
+        yield
+    finally:
+        datasets.logging.set_verbosity(level)
+
+
+def _load_hf(datasets, cfg: PreprocessConfig, p: Path, kwargs: dict[str, Any]):
+    name = cfg.hf_dataset
+    if p.is_dir() and (p / "dataset_info.json").is_file() and (p / "state.json").is_file():
+        ds = datasets.load_from_disk(str(p))  # a save_to_disk folder (one split)
+        if cfg.streaming:
+            ds = ds.to_iterable_dataset()
+    elif p.is_file():
+        builder = {".jsonl": "json", ".json": "json", ".ndjson": "json", ".csv": "csv",
+                   ".parquet": "parquet"}.get(p.suffix)
+        if builder is None:
+            raise RlwhfError(f"{p}: unknown data file type {p.suffix!r} (jsonl, json, csv, parquet)")
+        ds = datasets.load_dataset(builder, data_files=str(p), **kwargs)
+    else:
+        if cfg.hf_data_files:
+            kwargs["data_files"] = cfg.hf_data_files
+        ds = datasets.load_dataset(name, cfg.hf_config, **kwargs)
+    return ds
 
 
 def _require_datasets():
