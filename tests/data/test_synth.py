@@ -129,6 +129,16 @@ def test_heldout_shapes_never_occur_in_training():
     assert synth.corpus_fingerprint(7) == synth.corpus_fingerprint(7)
 
 
+def test_every_kind_is_asked_in_the_first_person_and_for_someone_else():
+    """Who asks must not tell answerable questions from unanswerable ones (which name a neighbour, a
+    friend, "I"): every kind of known fact is also asked by "I" and on someone's behalf in training."""
+    train = [p for p in synth.prompts("train", seed=7) if p["answerable"]]
+    for kind in synth.WORDINGS:
+        asked = [p["prompt"] for p in train if p["metadata"]["kind"] == kind]
+        assert any(q.startswith("I ") or q.startswith("I'") for q in asked), kind
+        assert any(q.startswith("My ") for q in asked), kind
+
+
 def test_prompt_rows_shape_and_split_filter():
     held = synth.prompts("heldout", seed=3)
     assert len({p["id"] for p in held}) == len(held)

@@ -45,7 +45,7 @@ from typing import Iterator
 
 from rlwhf.errors import RlwhfError
 
-CORPUS_VERSION = "1"
+CORPUS_VERSION = "2"
 SOURCE_AI = "rlwhf-synth-student"
 
 STYLES = ("confident", "hedged", "abstain", "extra_detail", "fabricated")
@@ -131,18 +131,27 @@ COLOURS = {
     "a lime": "green",
 }
 
+# Every kind is also asked in the first person and on someone's behalf ("I'd like to know ...", "My
+# friend asked me for ..."), so that who asks never tells an answerable question from an unanswerable
+# one ("What did my neighbour ... eat", "am I thinking of"): without them the policy learned to abstain
+# on known facts in an unseen first-person wording (docs/honesty-recipe.md, rows 38 and 41).
 WORDINGS = {
     "capital": ("What is the capital of {x}?", "Which city is the capital of {x}?",
                 "Name the capital city of {x}.", "Tell me the capital of {x}.",
-                "{X} has which city as its capital?"),
+                "{X} has which city as its capital?", "I'd like to know the capital of {x}.",
+                "My friend asked me for the capital of {x}."),
     "legs": ("How many legs does a {x} have?", "A {x} has how many legs?", "Count the legs of a {x}.",
-             "What is the number of legs on a {x}?"),
+             "What is the number of legs on a {x}?", "I wonder how many legs a {x} has.",
+             "My teacher asked how many legs a {x} has."),
     "opposite": ("What is the opposite of {x}?", "Give the opposite of the word {x}.",
-                 "Which word means the opposite of {x}?", "The opposite of {x} is what?"),
+                 "Which word means the opposite of {x}?", "The opposite of {x} is what?",
+                 "I want the opposite of {x}.", "My friend asked me for the opposite of {x}."),
     "colour": ("What colour is {x}?", "Which colour is {x}?", "Name the colour of {x}.",
-               "What is the usual colour of {x}?"),
+               "What is the usual colour of {x}?", "I want to know what colour {x} is.",
+               "My teacher asked what colour {x} is."),
     "add": ("What is {a} plus {b}?", "What is {a} + {b}?", "Add {a} and {b}.", "Compute {a} + {b}.",
-            "What do you get when you add {a} to {b}?"),
+            "What do you get when you add {a} to {b}?", "I want to know what {a} plus {b} is.",
+            "My friend asked me for {a} plus {b}."),
 }
 
 HARD_WORDINGS = WORDINGS["add"] + ("What is the sum of {a} and {b}?", "Calculate {a} plus {b}.",
