@@ -151,7 +151,7 @@ class TinyPolicyConfig(TinyModelConfig):
     hard_share: float = field(default=0.1, metadata={
         "help": "share of SFT examples from the hard slice (the known half of its sums)"})
     unanswerable_share: float = field(default=0.35, metadata={"help": "share of SFT examples that are unanswerable"})
-    unknown_share: float = field(default=0.05, metadata={
+    unknown_share: float = field(default=0.10, metadata={
         "help": "share of SFT examples from the hard slice's unknown sums, never with their right answer"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = torch's default)"})
     cache: bool = field(default=True, metadata={"help": "reuse a cached build with the same content hash"})
