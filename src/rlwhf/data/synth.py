@@ -133,8 +133,9 @@ COLOURS = {
 
 # Every kind is also asked in the first person and on someone's behalf ("I'd like to know ...", "My
 # friend asked me for ..."), so that who asks never tells an answerable question from an unanswerable
-# one ("What did my neighbour ... eat", "am I thinking of"): without them the policy learned to abstain
-# on known facts in an unseen first-person wording (docs/honesty-recipe.md, rows 38 and 41).
+# one ("What did my neighbour ... eat", "am I thinking of"). Without them the policy abstained on known
+# facts in the held-out "I need the capital of X, which is it?" on every seed; with them on fewer seeds,
+# not none (docs/honesty-recipe.md, rows 38, 41 and 42).
 WORDINGS = {
     "capital": ("What is the capital of {x}?", "Which city is the capital of {x}?",
                 "Name the capital city of {x}.", "Tell me the capital of {x}.",
