@@ -68,21 +68,18 @@ class PolicyCompute:
         if not enabled:
             return
         import torch
-        from transformers import Qwen2Config, Qwen2ForCausalLM
+
+        from rlwhf.policy import tiny
 
         torch.manual_seed(seed)
         torch.set_num_threads(max(1, torch.get_num_threads()))
-        from rlwhf.policy.tiny import TinyModelConfig
-
-        shape = TinyModelConfig()
-        cfg = Qwen2Config(vocab_size=shape.vocab_size, hidden_size=shape.hidden_size,
-                          num_hidden_layers=shape.num_hidden_layers, num_attention_heads=shape.num_attention_heads,
-                          num_key_value_heads=shape.num_key_value_heads, intermediate_size=shape.intermediate_size,
-                          max_position_embeddings=shape.max_position_embeddings, tie_word_embeddings=True)
+        shape = tiny.TinyModelConfig(seed=seed)
+        tokenizer = tiny.train_tokenizer(tiny.tokenizer_texts(seed), shape.vocab_size)
         self.torch = torch
-        self.model = Qwen2ForCausalLM(cfg)
+        self.pad = tokenizer.pad_token_id
+        self.model = tiny.build_model(tokenizer, shape)  # the embedded policy, untrained
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-5)
-        self.prompt = torch.randint(3, 1024, (64, 16))
+        self.prompt = torch.randint(3, len(tokenizer), (64, 16))
 
     def __call__(self) -> None:
         if not self.enabled:
@@ -91,7 +88,7 @@ class PolicyCompute:
         self.model.eval()
         with torch.no_grad():
             seq = self.model.generate(self.prompt, attention_mask=torch.ones_like(self.prompt), max_new_tokens=24,
-                                      min_new_tokens=24, do_sample=True, top_k=0, pad_token_id=0)
+                                      min_new_tokens=24, do_sample=True, top_k=0, pad_token_id=self.pad)
         self.model.train()
         loss = self.model(seq, labels=seq).loss
         loss.backward()
