@@ -123,34 +123,35 @@ def _hf_rows(cfg: PreprocessConfig) -> Iterator[tuple[str, int, Any]]:
     p = Path(name)
     kwargs: dict[str, Any] = {"split": cfg.split, "streaming": cfg.streaming}
     where = f"{name}[{cfg.split}]"
-    try:
-        with _quiet(datasets):
-            ds = _load_hf(datasets, cfg, p, kwargs)
-    except RlwhfError:
-        raise
-    except (FileNotFoundError, ValueError, ConnectionError, OSError) as exc:
-        raise RlwhfError(f"{name}: cannot load dataset: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-    except Exception as exc:  # datasets raises many types (DatasetNotFoundError, KeyError on splits, ...)
-        raise RlwhfError(f"{name}: cannot load dataset: {type(exc).__name__}: {exc}") from None
-    i = 0
-    rows = iter(ds)
-    while True:
+    with _quiet(datasets):  # for the whole read: a streaming load meets a bad file only while iterating
         try:
-            with _quiet(datasets):
+            ds = _load_hf(datasets, cfg, p, kwargs)
+        except RlwhfError:
+            raise
+        except (FileNotFoundError, ValueError, ConnectionError, OSError) as exc:
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise RlwhfError(f"{name}: cannot load dataset: {why}")
+        except Exception as exc:  # datasets raises many types (DatasetNotFoundError, KeyError on splits, ...)
+            raise RlwhfError(f"{name}: cannot load dataset: {type(exc).__name__}: {exc}") from None
+        i = 0
+        rows = iter(ds)
+        while True:
+            try:
                 row = next(rows)
-        except StopIteration:
-            return
-        except Exception as exc:  # a streaming load meets a bad file only while iterating
-            raise RlwhfError(f"{name}: cannot read row {i + 1}: {type(exc).__name__}: {str(exc).splitlines()[0]} "
-                             "(for line-level reasons on a JSONL file, use --input instead)") from None
-        i += 1
-        yield where, i, row
+            except StopIteration:
+                return
+            except Exception as exc:
+                raise RlwhfError(f"{name}: cannot read row {i + 1}: {type(exc).__name__}: {str(exc).splitlines()[0]} "
+                                 "(for line-level reasons on a JSONL file, use --input instead)") from None
+            i += 1
+            yield where, i, row
 
 
 @contextlib.contextmanager
 def _quiet(datasets):
     """datasets logs its own error (through a handler bound to the stderr of its first import) before
-    raising one that we report ourselves: keep it to critical messages meanwhile."""
+    raising one that we report ourselves: keep it to critical messages meanwhile (set once, not per row:
+    each change of a logger's level clears every logger's cache)."""
     level = datasets.logging.get_verbosity()
     datasets.logging.set_verbosity(datasets.logging.CRITICAL)
     try:
