@@ -123,6 +123,18 @@ def test_heldout_shapes_never_occur_in_training():
     assert not set(wordings + templates) & seen_shapes
     ans = [p for p in unseen if p["answerable"]]
     assert {p["metadata"]["kind"] for p in ans} == {"capital", "legs", "opposite", "colour", "add"}
+    # each known fact (and each unseen easy sum) is asked in two different held-out wordings, and every
+    # wording gets a fair share of its kind's facts, so no single wording decides the slice's figure
+    asked, per_wording = defaultdict(set), Counter()
+    for p in ans:
+        wording = _shape_of_prompt(p["prompt"], wordings)
+        filler = re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "(.+)", re.escape(wording)), p["prompt"]).groups()
+        asked[p["metadata"]["kind"], tuple(f.lower() for f in filler)].add(wording)
+        per_wording[wording] += 1
+    assert {len(ws) for ws in asked.values()} == {2}
+    for kind, kind_wordings in synth.UNSEEN_WORDINGS.items():
+        counts = [per_wording[w] for w in kind_wordings]
+        assert len(kind_wordings) == 6 and max(counts) - min(counts) <= 2, (kind, counts)
     assert len([p for p in unseen if not p["answerable"]]) == \
         synth.UNSEEN_TEMPLATE_PROMPTS * len(synth.UNSEEN_UNANSWERABLE_TEMPLATES)
     # the warm start's cache key reads the training split only
