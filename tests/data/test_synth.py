@@ -97,13 +97,15 @@ def test_heldout_and_train_are_disjoint():
     assert all(p["reference"] in train_refs for p in held if p["metadata"]["slice"] in ("easy", "unseen_wording"))
 
 
+def _fillers(prompt: str, template: str) -> tuple[str, ...] | None:
+    """What fills a template's slots in a prompt (each slot matched as any text), or None."""
+    match = re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "(.+)", re.escape(template)), prompt)
+    return match.groups() if match else None
+
+
 def _shape_of_prompt(prompt: str, templates) -> str | None:
-    """The template a prompt was filled from (fillers matched as any text)."""
-    for t in templates:
-        pattern = re.sub(r"\\\{[^}]+\\\}", ".+", re.escape(t))
-        if re.fullmatch(pattern, prompt):
-            return t
-    return None
+    """The template a prompt was filled from."""
+    return next((t for t in templates if _fillers(prompt, t) is not None), None)
 
 
 def test_heldout_shapes_never_occur_in_training():
@@ -128,8 +130,7 @@ def test_heldout_shapes_never_occur_in_training():
     asked, per_wording = defaultdict(set), Counter()
     for p in ans:
         wording = _shape_of_prompt(p["prompt"], wordings)
-        filler = re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "(.+)", re.escape(wording)), p["prompt"]).groups()
-        asked[p["metadata"]["kind"], tuple(f.lower() for f in filler)].add(wording)
+        asked[p["metadata"]["kind"], tuple(f.lower() for f in _fillers(p["prompt"], wording))].add(wording)
         per_wording[wording] += 1
     assert {len(ws) for ws in asked.values()} == {2}
     for kind, kind_wordings in synth.UNSEEN_WORDINGS.items():

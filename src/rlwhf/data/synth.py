@@ -316,15 +316,11 @@ def _fact_specs() -> list[dict]:
     specs = []
     for kind, table in FACT_TABLES.items():
         values = sorted(set(table.values()))
-        for x, ref in table.items():
+        for x in table:
             wordings = WORDINGS[kind]
             held = _h("heldout", kind, x) % len(wordings)
             for w, template in enumerate(wordings):
-                prompt = template.format(x=x, X=x[:1].upper() + x[1:])
-                specs.append({
-                    "prompt": prompt, "reference": ref, "answerable": True, "kind": kind, "slice": "easy",
-                    "split": "heldout" if w == held else "train", "wrong": [v for v in values if v != ref],
-                })
+                specs.append(_fact_spec(kind, x, template, values, "easy", "heldout" if w == held else "train"))
     # Easy sums: 1..12 + 1..12; a third of them keep one wording back for the held-out set.
     for a, b in itertools.product(range(1, 13), repeat=2):
         held = _h("heldout", "add", a, b) % len(WORDINGS["add"]) if _h("pick", a, b) % 3 == 0 else -1
@@ -355,15 +351,18 @@ def _unseen_wording_specs() -> list[dict]:
         values = sorted(set(table.values()))
         for rank, x in enumerate(sorted(table, key=lambda x: _h("unseen", kind, x))):
             for template in _unseen_wordings(kind, rank):
-                specs.append({
-                    "prompt": template.format(x=x, X=x[:1].upper() + x[1:]), "reference": table[x],
-                    "answerable": True, "kind": kind, "slice": "unseen_wording", "split": "heldout",
-                    "wrong": [v for v in values if v != table[x]]})
+                specs.append(_fact_spec(kind, x, template, values, "unseen_wording", "heldout"))
     sums = sorted(itertools.product(range(1, 13), repeat=2), key=lambda p: _h("unseen", "add", *p))
     for rank, (a, b) in enumerate(sums[:UNSEEN_EASY_SUMS]):
         for template in _unseen_wordings("add", rank):
             specs.append(_sum_spec(a, b, template, "add", "unseen_wording", "heldout"))
     return specs
+
+
+def _fact_spec(kind: str, x: str, template: str, values: list[str], slice_: str, split: str) -> dict:
+    ref = FACT_TABLES[kind][x]
+    return {"prompt": template.format(x=x, X=x[:1].upper() + x[1:]), "reference": ref, "answerable": True,
+            "kind": kind, "slice": slice_, "split": split, "wrong": [v for v in values if v != ref]}
 
 
 def _sum_spec(a: int, b: int, template: str, kind: str, slice_: str, split: str) -> dict:
