@@ -120,7 +120,8 @@ def print_seeds(per_seed: dict) -> bool:
     def f(v):
         return "     -" if v is None else f"{v:6.3f}"
 
-    print("\nfigures by seed" + "".join(f"  {'seed ' + str(s):>10}" for s in seeds) + "    mean +- sd")
+    heads = [s if isinstance(s, str) else f"seed {s}" for s in seeds]
+    print("\nfigures by seed" + "".join(f"  {h:>10}" for h in heads) + "    mean +- sd")
     for key, name in FIGURE_NAMES.items():
         vals = [per_seed[s].get(key) for s in seeds]
         m, sd = mean_sd(vals)
@@ -266,18 +267,27 @@ def from_run_dir(run: Path) -> tuple[dict, dict, dict]:
     return before, after, wall
 
 
+def run_label(run: Path, taken) -> str:
+    """A folder's column label: "seed S" from its report.json, else the folder's name (a re-evaluated
+    folder has no report); two folders of one seed get their names too, so neither column is dropped."""
+    report = run / "report.json"
+    label = f"seed {json.loads(report.read_text())['config']['seed']}" if report.is_file() else run.name
+    return f"{label} ({run.name})" if label in taken else label
+
+
 def print_run(seed, before: dict, after: dict, wall: dict) -> None:
-    print(f"seed {seed}: before")
+    head = seed if isinstance(seed, str) else f"seed {seed}"
+    print(f"{head}: before")
     print(row("all", before))
     for s in sorted(before.get("by_slice", {})):
         print(row(s, before["by_slice"][s]))
-    print(f"seed {seed}: after")
+    print(f"{head}: after")
     print(row("all", after))
     for s in sorted(after.get("by_slice", {})):
         print(row(s, after["by_slice"][s]))
     print(row("answerable", after["answerable"]))
     if wall:
-        print(f"seed {seed}: wall time " + ", ".join(f"{k} {v:.0f} s" for k, v in wall.items() if v is not None))
+        print(f"{head}: wall time " + ", ".join(f"{k} {v:.0f} s" for k, v in wall.items() if v is not None))
 
 
 def main() -> int:
@@ -311,13 +321,12 @@ def main() -> int:
     work = Path(opts.workdir)
     per_seed, t0 = {}, time.perf_counter()
     if opts.summarize:
-        for i, d in enumerate(opts.summarize):
+        for d in opts.summarize:
             run = Path(d)
-            cfg = run / "report.json"
-            seed = json.loads(cfg.read_text())["config"]["seed"] if cfg.is_file() else i
+            label = run_label(run, per_seed)
             before, after, wall = from_run_dir(run)
-            print_run(seed, before, after, wall)
-            per_seed[seed] = figures(before, after)
+            print_run(label, before, after, wall)
+            per_seed[label] = figures(before, after)
     elif opts.launch:
         if opts.set or opts.policy or opts.steps or opts.sft_steps is not None:
             ap.error("--launch runs the default launch: --set/--policy/--steps/--sft-steps do not apply")
