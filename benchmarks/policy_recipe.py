@@ -272,7 +272,12 @@ def run_label(run: Path, taken) -> str:
     folder has no report); two folders of one seed get their names too, so neither column is dropped."""
     report = run / "report.json"
     label = f"seed {json.loads(report.read_text())['config']['seed']}" if report.is_file() else run.name
-    return f"{label} ({run.name})" if label in taken else label
+    if label in taken:
+        label = f"{label} ({run.name})"
+    base, n = label, 2
+    while label in taken:  # the same folder twice, or two of one name
+        label, n = f"{base} #{n}", n + 1
+    return label
 
 
 def print_run(seed, before: dict, after: dict, wall: dict) -> None:

@@ -33,10 +33,10 @@ def _run_dir(root: Path, name: str, seed: int | None, right_after: int) -> Path:
 def test_summarize_keeps_runs_of_one_seed_apart_and_names_unlabelled_ones(tmp_path):
     runs = [_run_dir(tmp_path, "a_s7", 7, 7), _run_dir(tmp_path, "b_s7", 7, 6),
             _run_dir(tmp_path, "re_s42", None, 8)]
-    out = subprocess.run([sys.executable, str(SCRIPT), "--summarize", *map(str, runs)],
+    out = subprocess.run([sys.executable, str(SCRIPT), "--summarize", *map(str, runs), str(runs[2])],
                          capture_output=True, text=True, check=True).stdout
     header = next(line for line in out.splitlines() if line.startswith("figures by seed"))
-    assert "seed 7" in header and "seed 7 (b_s7)" in header and "re_s42" in header
+    assert "seed 7" in header and "seed 7 (b_s7)" in header and "re_s42" in header and "re_s42 (re_s42)" in header
     assert "seed 0" not in out
     drops = next(line for line in out.splitlines() if "answerable accuracy drop (pts)" in line)
-    assert drops.split()[4:7] == ["10.000", "20.000", "0.000"]
+    assert drops.split()[4:8] == ["10.000", "20.000", "0.000", "0.000"]
