@@ -114,14 +114,14 @@ def mean_sd(values: list) -> tuple[float | None, float | None]:
 
 
 def print_seeds(per_seed: dict) -> bool:
-    """Each seed's figures, mean +- sd, and whether every target holds on every seed."""
+    """Each column's figures (per_seed: {label: figures}, a label "seed S" or a folder's name), mean +- sd,
+    and whether every target holds on every seed."""
     seeds = list(per_seed)
 
     def f(v):
         return "     -" if v is None else f"{v:6.3f}"
 
-    heads = [s if isinstance(s, str) else f"seed {s}" for s in seeds]
-    print("\nfigures by seed" + "".join(f"  {h:>10}" for h in heads) + "    mean +- sd")
+    print("\nfigures by seed" + "".join(f"  {s:>10}" for s in seeds) + "    mean +- sd")
     for key, name in FIGURE_NAMES.items():
         vals = [per_seed[s].get(key) for s in seeds]
         m, sd = mean_sd(vals)
@@ -280,8 +280,7 @@ def run_label(run: Path, taken) -> str:
     return label
 
 
-def print_run(seed, before: dict, after: dict, wall: dict) -> None:
-    head = seed if isinstance(seed, str) else f"seed {seed}"
+def print_run(head: str, before: dict, after: dict, wall: dict) -> None:
     print(f"{head}: before")
     print(row("all", before))
     for s in sorted(before.get("by_slice", {})):
@@ -338,13 +337,13 @@ def main() -> int:
         work.mkdir(parents=True, exist_ok=True)
         for seed, run in run_launches(seeds, work, max(1, opts.parallel)).items():
             before, after, wall = from_run_dir(run)
-            print_run(seed, before, after, wall)
-            per_seed[seed] = figures(before, after)
+            print_run(f"seed {seed}", before, after, wall)
+            per_seed[f"seed {seed}"] = figures(before, after)
     else:
         for seed in seeds:
             before, after, wall = run_recipe(opts, seed, work / f"seed-{seed}" if len(seeds) > 1 else work)
-            print_run(seed, before, after, wall)
-            per_seed[seed] = figures(before, after)
+            print_run(f"seed {seed}", before, after, wall)
+            per_seed[f"seed {seed}"] = figures(before, after)
     ok = print_seeds(per_seed)
     # --summarize runs nothing: each run's own wall time is in its lines above
     spent = "" if opts.summarize else f"total wall time {time.perf_counter() - t0:.0f} s; "
