@@ -324,26 +324,24 @@ def main() -> int:
     seeds = [int(s) for s in opts.seeds.split(",")] if opts.seeds else [opts.seed]
     work = Path(opts.workdir)
     per_seed, t0 = {}, time.perf_counter()
+
+    def add(label: str, measured: tuple[dict, dict, dict]) -> None:
+        before, after, wall = measured
+        print_run(label, before, after, wall)
+        per_seed[label] = figures(before, after)
+
     if opts.summarize:
         for d in opts.summarize:
-            run = Path(d)
-            label = run_label(run, per_seed)
-            before, after, wall = from_run_dir(run)
-            print_run(label, before, after, wall)
-            per_seed[label] = figures(before, after)
+            add(run_label(Path(d), per_seed), from_run_dir(Path(d)))
     elif opts.launch:
         if opts.set or opts.policy or opts.steps or opts.sft_steps is not None:
             ap.error("--launch runs the default launch: --set/--policy/--steps/--sft-steps do not apply")
         work.mkdir(parents=True, exist_ok=True)
         for seed, run in run_launches(seeds, work, max(1, opts.parallel)).items():
-            before, after, wall = from_run_dir(run)
-            print_run(f"seed {seed}", before, after, wall)
-            per_seed[f"seed {seed}"] = figures(before, after)
+            add(f"seed {seed}", from_run_dir(run))
     else:
         for seed in seeds:
-            before, after, wall = run_recipe(opts, seed, work / f"seed-{seed}" if len(seeds) > 1 else work)
-            print_run(f"seed {seed}", before, after, wall)
-            per_seed[f"seed {seed}"] = figures(before, after)
+            add(f"seed {seed}", run_recipe(opts, seed, work / f"seed-{seed}" if len(seeds) > 1 else work))
     ok = print_seeds(per_seed)
     # --summarize runs nothing: each run's own wall time is in its lines above
     spent = "" if opts.summarize else f"total wall time {time.perf_counter() - t0:.0f} s; "
