@@ -28,6 +28,27 @@ def _writes_to_tmp(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def embedded_policy_cache(tmp_path_factory) -> Path:
+    """A cache holding the embedded default policy (`rlwhf model tiny` with the launch's seed, exactly what
+    `rlwhf launch` runs for its policy stage: same cache key), built once per test session: its SFT takes
+    minutes on 2 cores, so every test that needs the real default policy takes it from here. Tests point
+    RLWHF_CACHE_DIR at it, as a user's machine is after the first run. $RLWHF_TEST_CACHE_DIR names an existing
+    cache to reuse across sessions (the policy is then copied from it in seconds)."""
+    import subprocess
+    import sys
+
+    from rlwhf.launch import LaunchConfig
+
+    cache = Path(os.environ.get("RLWHF_TEST_CACHE_DIR") or tmp_path_factory.mktemp("rlwhf_cache"))
+    env = {**os.environ, "RLWHF_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
+    build = tmp_path_factory.mktemp("embedded_policy") / "policy"
+    done = subprocess.run([sys.executable, "-m", "rlwhf", "model", "tiny", "--output", str(build),
+                           "--seed", str(LaunchConfig().seed)], env=env, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return cache
+
+
+@pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A loadable, untrained Qwen2 policy (hidden 64, 2 layers) with a locally trained tokenizer.
 

@@ -26,16 +26,16 @@ TEACHER_KEYS = {"source", "completions", "requests", "cache_hits", "hybrid_skips
 
 
 @pytest.fixture(scope="module")
-def embedded_policy(tmp_path_factory) -> Path:
-    """The embedded default policy (`rlwhf model tiny`, seed 42, as the launch builds it), from the user's
-    cache when a launch has built it there (minutes otherwise, once)."""
+def embedded_policy(tmp_path_factory, embedded_policy_cache) -> Path:
+    """The embedded default policy (`rlwhf model tiny`, the launch's seed), copied from the session's cache
+    (tests/conftest.py builds it once for every test that needs it)."""
+    from rlwhf.launch import LaunchConfig
     from rlwhf.policy.tiny import TinyPolicyConfig, build_tiny
 
     out = tmp_path_factory.mktemp("embedded") / "policy"
-    cache = os.environ.get("RLWHF_CACHE_DIR") or str(Path.home() / ".cache" / "rlwhf")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RLWHF_CACHE_DIR", cache)
-        build_tiny(out, TinyPolicyConfig(output=str(out), seed=42))
+        mp.setenv("RLWHF_CACHE_DIR", str(embedded_policy_cache))
+        build_tiny(out, TinyPolicyConfig(output=str(out), seed=LaunchConfig().seed))
     return out
 
 
