@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from _swift_grpo import QUESTIONS, rewards_checked_against_the_judge, run_swift_grpo
+
 from rlwhf.reward import judge, plugin_path
 
 pytest.importorskip("swift", reason="needs the swift extra: pip install -r requirements.txt")
 
-QUESTIONS = [
-    ("What is the capital of France?", "Paris", True),
-    ("Who will win the 2040 World Cup?", None, False),
-    ("What is 7 plus 5?", "12", True),
-    ("What did my neighbour eat today?", None, False),
-]
 
 
 def _load_orm_class():
@@ -105,36 +100,12 @@ def test_reference_column_and_artifact_from_env(monkeypatch, tmp_path):
 
 @pytest.mark.slow
 def test_real_swift_grpo_run_logs_the_reward(tiny_model_dir, tmp_path):
-    data = tmp_path / "grpo.jsonl"
-    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": q}], "solution": s,
-                                        "answerable": a}) + "\n" for q, s, a in QUESTIONS))
-    out = tmp_path / "out"
-    cmd = ["swift", "rlhf", "--rlhf_type", "grpo", "--model", str(tiny_model_dir), "--model_type", "qwen2",
-           "--template", "chatml", "--check_model", "false", "--dataset", str(data),
-           "--external_plugins", plugin_path(), "--reward_funcs", "rlwhf_honesty", "--use_vllm", "false",
-           "--num_generations", "2", "--per_device_train_batch_size", "2", "--max_completion_length", "8",
-           "--max_steps", "2", "--logging_steps", "1", "--output_dir", str(out), "--report_to", "none",
-           "--tuner_type", "full", "--torch_dtype", "float32", "--dataloader_num_workers", "0",
-           "--add_version", "false", "--save_strategy", "no", "--log_completions", "true"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    env.pop("RLWHF_REWARD_ARTIFACT", None)
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = run_swift_grpo(tiny_model_dir, tmp_path, "rlwhf_honesty", 2, {}, "--add_version", "false")
     logs = [json.loads(line) for line in (out / "logging.jsonl").read_text().splitlines() if line.strip()]
     steps = [row for row in logs if "rewards/RlwhfHonesty/mean" in row]
     assert len(steps) == 2 and all(-2.0 <= row["reward"] <= 2.0 for row in steps)
     # Every logged reward is what our judge gives that completion for that question.
-    answerable = {q: a for q, _, a in QUESTIONS}
-    checked = 0
-    for line in (out / "completions.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        for prompt, completion, reward, solution in zip(rec["prompt"], rec["completion"], rec["RlwhfHonesty"],
-                                                        rec["solution"]):
-            question = prompt.split("user\n", 1)[1].split("<|im_end|>", 1)[0]
-            expected = judge(question, completion, solution, answerable[question]).grade
-            assert reward == expected or (reward == 0.0 and expected > 0), (question, completion, reward)
-            checked += 1
-    assert checked >= 4
+    assert rewards_checked_against_the_judge(out / "completions.jsonl", "RlwhfHonesty") >= 4
 
 
 def test_plugin_file_is_what_the_cli_prints():

@@ -4,23 +4,15 @@ reward in a real GRPOTrainer, and `swift rlhf --reward_funcs rlwhf_teacher` agai
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
 from types import SimpleNamespace
 
 import pytest
 from _loopback_teacher import LoopbackTeacher
+from _swift_grpo import QUESTIONS, rewards_checked_against_the_judge, run_swift_grpo
 
 from rlwhf.reward import judge, plugin_path
 from rlwhf.reward.teacher_reward import TeacherRewardConfig, balanced, read_records
 
-QUESTIONS = [
-    ("What is the capital of France?", "Paris", True),
-    ("Who will win the 2040 World Cup?", None, False),
-    ("What is 7 plus 5?", "12", True),
-    ("What did my neighbour eat today?", None, False),
-]
 ANSWERS = ["The answer is Paris.", "Brazil will win.", "I believe it's 12, but I'm not sure.", "I don't know."]
 
 
@@ -113,36 +105,12 @@ def test_real_trl_grpo_trainer_gathers_the_async_teacher_reward(tiny_model_dir, 
 @pytest.mark.slow
 def test_real_swift_rlhf_with_rlwhf_teacher(tiny_model_dir, tmp_path):
     """`swift rlhf --reward_funcs rlwhf_teacher`: every logged reward is the teacher's grade, counted per step."""
-    data = tmp_path / "grpo.jsonl"
-    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": q}], "solution": s,
-                                        "answerable": a}) + "\n" for q, s, a in QUESTIONS))
-    out = tmp_path / "out"
-    cmd = ["swift", "rlhf", "--rlhf_type", "grpo", "--model", str(tiny_model_dir), "--model_type", "qwen2",
-           "--template", "chatml", "--check_model", "false", "--dataset", str(data),
-           "--external_plugins", plugin_path(), "--reward_funcs", "rlwhf_teacher", "--use_vllm", "false",
-           "--num_generations", "2", "--per_device_train_batch_size", "4", "--max_completion_length", "8",
-           "--max_steps", "2", "--logging_steps", "1", "--output_dir", str(out), "--report_to", "none",
-           "--tuner_type", "full", "--torch_dtype", "float32", "--dataloader_num_workers", "0",
-           "--save_strategy", "no", "--log_completions", "true"]
     with LoopbackTeacher(latency_s=0.05) as server:
         cfg = TeacherRewardConfig(source="teacher", base_url=server.url, model="teacher",
                                   cache=str(tmp_path / "cache.sqlite"))
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", **cfg.to_env()}
-        env.pop("RLWHF_REWARD_ARTIFACT", None)
-        proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        out = run_swift_grpo(tiny_model_dir, tmp_path, "rlwhf_teacher", 4, cfg.to_env())
         assert server.requests >= 1
     [run] = [p for p in out.iterdir() if p.is_dir()]  # ms-swift's versioned run folder: telemetry lands there
     recs = read_records(run)
     assert [r["step"] for r in recs] == [1, 2] and all(balanced(r) and r["fallbacks"] == 0 for r in recs)
-    answerable = {q: a for q, _, a in QUESTIONS}
-    checked = 0
-    for line in (run / "completions.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        for prompt, completion, reward, solution in zip(rec["prompt"], rec["completion"], rec["RlwhfTeacher"],
-                                                        rec["solution"]):
-            question = prompt.split("user\n", 1)[1].split("<|im_end|>", 1)[0]
-            expected = judge(question, completion.strip(), solution, answerable[question]).grade
-            assert reward == expected or (reward == 0.0 and expected > 0), (question, completion, reward)
-            checked += 1
-    assert checked >= 8
+    assert rewards_checked_against_the_judge(run / "completions.jsonl", "RlwhfTeacher") >= 8
