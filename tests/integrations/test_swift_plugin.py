@@ -16,7 +16,6 @@ from rlwhf.reward import judge, plugin_path
 pytest.importorskip("swift", reason="needs the swift extra: pip install -r requirements.txt")
 
 
-
 def _load_orm_class():
     """Exactly ms-swift's path: `--external_plugins FILE` -> import_external_file, then orms[name]."""
     from swift.rewards import orms
