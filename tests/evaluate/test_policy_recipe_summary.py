@@ -1,6 +1,6 @@
 """`benchmarks/policy_recipe.py --summarize`: every folder it is given gets its own column, labelled by the
 seed in its report.json or, without one (a re-evaluated folder), by its name; none is dropped or
-mislabelled when two folders share a seed."""
+mislabelled when two folders share a seed; each target says on how many of them it holds."""
 
 import json
 import subprocess
@@ -40,3 +40,7 @@ def test_summarize_keeps_runs_of_one_seed_apart_and_names_unlabelled_ones(tmp_pa
     assert "seed 0" not in out
     drops = next(line for line in out.splitlines() if "answerable accuracy drop (pts)" in line)
     assert drops.split()[4:8] == ["10.000", "20.000", "0.000", "0.000"]
+    verdicts = next(line for line in out.splitlines() if "answerable accuracy drop (pts)" in line and "<=" in line)
+    assert verdicts.split()[-11:] == ["10.000", "MISS", "20.000", "MISS", "0.000", "PASS", "0.000", "PASS", "2", "of", "4"]
+    # these runs have no held-out-shape rows, so no seed meets the unseen-template target
+    assert "every target but the stretch ones: 0 of 4 seeds" in out
