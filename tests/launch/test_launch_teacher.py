@@ -43,13 +43,16 @@ def test_teacher_rewarded_grpo_makes_the_policy_more_honest(embedded_policy, tmp
     """Reduced budget: the loopback teacher (grading by the rubric judge's logic) is the only grader.
 
     200 steps: the preset anneals the learning rate to 0 over max_steps (issue 14), so a run of 100
-    steps learned too little to abstain (hallucination 0.94 after)."""
+    steps learned too little to abstain (hallucination 0.94 after). The whole held-out split is
+    evaluated (seconds): with --eval-limit 80 the seen slice had 25 answerable prompts, 4 points each, so
+    the 10-point bound below was 2.5 prompts, and a warm start built on another CPU crossed it by
+    abstaining on 3 (0.96 -> 0.84) where the full split measures its loss to a point."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # a 2M-parameter policy: more threads only contend
     steps = 200
     out = tmp_path / "run"
     with LoopbackTeacher() as teacher:
         assert main(["launch", "--output_dir", str(out), "--model", str(embedded_policy), "--max-steps", str(steps),
-                     "--eval-limit", "80", "--reward", "teacher", "--teacher-base-url", teacher.url,
+                     "--reward", "teacher", "--teacher-base-url", teacher.url,
                      "--teacher-model", "rubric-loopback", "--teacher-price-per-million-tokens", "0.5"]) == 0
         served = teacher.requests
     report = json.loads((out / "report.json").read_text())
