@@ -62,6 +62,11 @@ class LaunchConfig(TeacherOptions):
         "flags": ["--top-up-synth"]})
     tiny_sft_steps: int | None = field(default=None, metadata={
         "help": "SFT steps for the embedded policy (default: its own)", "flags": ["--tiny-sft-steps"]})
+    chord_mu: float | None = field(default=None, metadata={
+        "help": "GRPO with ms-swift's CHORD: this share mu (0-1) of the loss is an SFT loss on right answers to "
+                "known questions (graded logs: the answerable rows graded 2), so GRPO's abstention takes less of "
+                "what the policy knows (docs/honesty-recipe.md, row 67); swift backend",
+        "flags": ["--chord-mu", "--chord_mu"]})
     seed: int = field(default=42, metadata={"help": "seed for data, policy and training"})
     fresh: bool = field(default=False, metadata={"help": "ignore finished stages and redo everything",
                                                   "flags": ["--fresh"]})
@@ -73,6 +78,18 @@ class LaunchConfig(TeacherOptions):
             raise RlwhfError(f"--max-steps must be at least 1, got {self.max_steps}")
         if self.eval_limit is not None and self.eval_limit < 2:
             raise RlwhfError(f"--eval-limit must be at least 2, got {self.eval_limit}")
+
+    def _check_chord(self):
+        if self.chord_mu is None:
+            return
+        from rlwhf.train.chord import check_mu
+
+        check_mu(self.chord_mu)
+        if self.algo != "grpo":
+            raise RlwhfError(f"--chord-mu mixes an SFT loss into GRPO; --algo {self.algo} has none")
+        if self.backend == "trl":
+            raise RlwhfError("--chord-mu is ms-swift's CHORD (--chord_sft_dataset); TRL's GRPOTrainer has no "
+                             "counterpart: use --backend swift or auto")
 
     def _check_paths(self):
         if self.dataset_path and not Path(self.dataset_path).exists():
@@ -144,7 +161,7 @@ def _launch(cfg: LaunchConfig) -> dict:
         output_dir=str(out / "data"), dataset_path=cfg.dataset_path,
         dataset_sha256=stages.file_sha256(cfg.dataset_path), top_up_synth=cfg.top_up_synth, algo=cfg.algo,
         seed=cfg.seed, eval_prompts=cfg.eval_prompts, eval_prompts_sha256=stages.file_sha256(cfg.eval_prompts),
-        eval_limit=cfg.eval_limit))
+        eval_limit=cfg.eval_limit, chord=cfg.chord_mu is not None))
     reward = runner.run("reward", stages.build_reward, stages.RewardInputs(
         output_dir=str(out / "reward"), train_rows=data.train_rows, train_rows_sha256=data.sha256[data.train_rows]))
     policy = runner.run("policy", stages.make_policy, stages.PolicyInputs(
@@ -157,7 +174,8 @@ def _launch(cfg: LaunchConfig) -> dict:
         teacher=stages.teacher_options(cfg), model=policy.model, policy_key=runner.keys["policy"], dataset=dataset, dataset_sha256=data.sha256[dataset],
         train_prompts=data.train_prompts, reward_artifact=reward.artifact if grpo else None,
         reward_key=runner.keys["reward"] if grpo else None, preset_sha256=_preset_sha256(),
-        reward_shaping=os.environ.get(SHAPING_ENV) if grpo else None))
+        reward_shaping=os.environ.get(SHAPING_ENV) if grpo else None, chord_mu=cfg.chord_mu,
+        chord_dataset=data.chord_dataset, chord_dataset_sha256=data.chord_dataset and data.sha256[data.chord_dataset]))
     heldout = {"prompts": data.heldout_prompts, "prompts_sha256": data.sha256[data.heldout_prompts]}
     before = runner.run("eval_before", stages.evaluate_policy, stages.EvalInputs(
         output_dir=str(out / "eval_before"), model=policy.model, model_key=runner.keys["policy"], **heldout))

@@ -73,6 +73,10 @@ def _markdown(report: dict) -> str:
     lines += [f"Policy: `{report['policy']['model']}`; algorithm {report['algo']}; profile "
               f"{report['plan']['profile']} ({report['plan']['why']}); backend {report['train']['backend']}; "
               f"{report['plan']['max_steps']} steps; wall time {report['wall_seconds']:.0f} s.", ""]
+    if report.get("chord"):
+        c = report["chord"]
+        lines += [f"CHORD: {c['mu']:g} of the loss is an SFT loss on {c['rows']} expert rows (`{c['dataset']}`), "
+                  "the rest GRPO's.", ""]
     if report.get("reward_shaping"):
         lines += [f"GRPO reward shaping (training rewards only; the evaluation reads the rubric's grades): "
                   f"`{json.dumps(report['reward_shaping'], sort_keys=True)}`.", ""]
@@ -190,6 +194,8 @@ def write_report(out: Path, *, cfg, data, reward, plan, policy, trained, warning
                   "telemetry_dir": str(telemetry)},
         # what the judge's rewards were mapped through in training (the plan pins it); None: the rubric's grades
         "reward_shaping": json.loads(plan_doc["env"][SHAPING_ENV]) if SHAPING_ENV in plan_doc.get("env", {}) else None,
+        # CHORD (--chord-mu): the SFT share of the loss and the expert rows, as the plan passed them to ms-swift
+        "chord": _chord(plan_doc.get("args", {}), data),
         "reward_artifact": {"path": reward["artifact"],
                             "heldout_metrics": reward.get("metadata", {}).get("heldout_metrics")},
         "data": {"gate": data["gate"], "train_prompts": data["train_prompts"],
@@ -208,3 +214,9 @@ def write_report(out: Path, *, cfg, data, reward, plan, policy, trained, warning
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     (out / "report.md").write_text(_markdown(report))
     return {"report": str(out / "report.json")}
+
+
+def _chord(args: dict, data: dict) -> dict | None:
+    if "chord_sft_dataset" not in args:
+        return None
+    return {"mu": args.get("chord_mu_peak"), "dataset": args["chord_sft_dataset"], "rows": data.get("chord_rows")}

@@ -66,6 +66,7 @@ class DataInputs:
     eval_prompts: str | None = None  # held-out prompts file; None = the built-in held-out split
     eval_prompts_sha256: str | None = None
     eval_limit: int | None = None
+    chord: bool = False  # also write CHORD's expert rows (rlwhf.train.chord)
 
 
 @dataclass
@@ -82,6 +83,8 @@ class DataResult:
     dpo_dataset: str | None = None
     dpo_pairs: int | None = None
     sha256: dict[str, str] = field(default_factory=dict)  # path -> digest of each file a later stage reads
+    chord_dataset: str | None = None
+    chord_rows: int | None = None
 
 
 def prepare_data(inputs: DataInputs) -> DataResult:
@@ -140,6 +143,12 @@ def prepare_data(inputs: DataInputs) -> DataResult:
         if not dpo_pairs:
             raise RlwhfError(f"{source or raw}: no DPO pairs (each prompt needs two answers whose "
                              "grades differ by at least the minimum margin)")
+    chord_dataset = chord_rows = None
+    if inputs.chord:
+        from rlwhf.train.chord import write_expert_rows
+
+        chord_dataset = data_dir / "chord_sft.jsonl"
+        chord_rows = write_expert_rows(chord_dataset, inputs.seed, logs=clean if source else None)
     prompts = data_dir / "heldout_prompts.jsonl"
     if inputs.eval_prompts:
         shutil.copyfile(inputs.eval_prompts, prompts)
@@ -147,12 +156,13 @@ def prepare_data(inputs: DataInputs) -> DataResult:
         write_synth(SynthConfig(output=str(prompts), seed=inputs.seed, split="heldout", prompts_only=True))
     if inputs.eval_limit:
         subsample(prompts, inputs.eval_limit, inputs.seed)
-    made = [p for p in (train_rows, grpo, dpo_dataset, prompts) if p]
+    made = [p for p in (train_rows, grpo, dpo_dataset, chord_dataset, prompts) if p]
     return DataResult(logs=str(raw), clean=str(clean), gate=gate, train_rows=str(train_rows),
                       grpo_dataset=str(grpo), train_prompts=n_prompts, warnings=warnings,
                       heldout_prompts=str(prompts), heldout_n=count_rows(prompts),
                       dpo_dataset=dpo_dataset and str(dpo_dataset), dpo_pairs=dpo_pairs,
-                      sha256={str(p): file_sha256(p) for p in made})
+                      sha256={str(p): file_sha256(p) for p in made},
+                      chord_dataset=chord_dataset and str(chord_dataset), chord_rows=chord_rows)
 
 
 def subsample(path: Path, limit: int, seed: int) -> None:
@@ -242,6 +252,9 @@ class PlanInputs:
     reward_key: str | None
     preset_sha256: str
     reward_shaping: str | None = None  # $RLWHF_REWARD_SHAPING as set: the plan pins it, so it keys the plan
+    chord_mu: float | None = None  # CHORD's SFT share of the loss; None: plain GRPO
+    chord_dataset: str | None = None
+    chord_dataset_sha256: str | None = None
 
 
 def teacher_options(cfg: TeacherOptions) -> TeacherOptions:
@@ -265,6 +278,10 @@ def plan_config(inputs: PlanInputs, profile: str, preset: Preset) -> tuple[PlanC
     steps, overrides = preset_numbers(preset, inputs.algo, profile, inputs.max_steps, inputs.max_minutes,
                                       inputs.train_prompts)
     teacher = asdict(inputs.teacher) if inputs.algo == "grpo" else {}
+    if inputs.chord_mu is not None:
+        from rlwhf.train.chord import plan_overrides
+
+        overrides += plan_overrides(inputs.chord_dataset, inputs.chord_mu, steps)
     cfg = PlanConfig(**teacher, algo=inputs.algo, profile=profile, model=inputs.model, dataset=inputs.dataset,
                      output=inputs.output, output_dir=inputs.train_dir,
                      reward_artifact=inputs.reward_artifact,

@@ -1,0 +1,109 @@
+"""CHORD for GRPO: ms-swift's SFT loss on expert answers, mixed into the GRPO loss (`rlwhf launch --chord-mu`).
+
+ms-swift trains `(1 - mu) * grpo_loss + mu * sft_loss`, the SFT loss read from `--chord_sft_dataset`, a
+batch of it at every step (CHORD, "On-Policy RL Meets Off-Policy Experts", arXiv 2508.11408; ms-swift's
+GRPO docs, "Advanced Research"). Here the expert rows are right answers to answerable questions, so the
+SFT term keeps what the policy knows while GRPO teaches it to abstain where it does not: GRPO alone took
+known facts away with the abstention it taught (docs/honesty-recipe.md, rows 63 and 67).
+
+Expert rows:
+- graded logs (`--dataset_path`): every answerable row the teacher graded 2 (correct and honest);
+- the built-in corpus: the embedded policy's known facts (the warm start's easy slice and the hard sums
+  it is taught) with their right answers, stated plainly, each asked as in training and once more in a
+  surface variant (`vary`: a frame, a filler word, or case and punctuation). Never a held-out prompt,
+  never one of the unknown hard sums (their right answers would teach what the warm start is built not to
+  know). The variants are why the policy keeps answering known facts in wordings it never saw: GRPO
+  teaches abstention by sentence shape, and the same rows without them kept every seen-shape target but
+  lost more in new wordings than GRPO alone (docs/honesty-recipe.md, rows 67 and 69).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from rlwhf.errors import RlwhfError
+
+# Expert rows in each GRPO step's SFT batch (ms-swift's chord_sft_per_device_train_batch_size); with the
+# preset's 64 completions of 8 prompts a step, twice as many expert rows as prompts.
+SFT_BATCH = 16
+TOP_GRADE = 2
+
+
+def _message_row(prompt: str, answer: str) -> dict:
+    return {"messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]}
+
+
+# Surface variants of an expert prompt. None of them is a held-out wording (synth.UNSEEN_WORDINGS: "Could
+# you tell me ...", "Do you know ...", "What would ... be?", ...); tests/launch/test_launch_chord.py checks
+# that no variant is a held-out prompt.
+FRAMES = ("Quick question: {p}", "{p} Thanks.", "{p} Any idea?", "Hey, {p}", "Um, {p}", "So, {p}",
+          "{p} Please be brief.", "Question: {p}", "Here is one for you: {p}", "{p} I am curious.")
+FILLERS = ("actually", "just", "really", "exactly", "now")
+
+
+def vary(prompt: str, rng: random.Random) -> str:
+    """One surface variant of a prompt: a frame around it, a filler word inside it, or case and
+    punctuation noise.
+
+    >>> vary("What is the capital of France?", random.Random(1))
+    'What is the capital of France? I am curious.'
+    """
+    kind = rng.choice(("frame", "filler", "case"))
+    if kind == "frame":
+        return rng.choice(FRAMES).format(p=prompt)
+    if kind == "filler":
+        words = prompt.split()
+        words.insert(rng.randrange(1, len(words)), rng.choice(FILLERS))
+        return " ".join(words)
+    out = prompt.lower() if rng.random() < 0.5 else prompt
+    return out.rstrip("?.") if rng.random() < 0.7 else out + "?"
+
+
+def builtin_expert_rows(seed: int) -> list[dict]:
+    """The built-in corpus's expert rows for `seed` (its training split only): each known fact as asked
+    in training, then in a surface variant, with the same right answer."""
+    from rlwhf.data import synth
+    from rlwhf.policy.tiny import sft_pools
+
+    rng = random.Random(seed)
+    pools = sft_pools(seed)
+    rows = []
+    for spec in pools["easy"] + pools["hard"]:
+        answer = synth.style_answers(spec, rng)["confident"][0]
+        rows += [_message_row(spec["prompt"], answer), _message_row(vary(spec["prompt"], rng), answer)]
+    return rows
+
+
+def logs_expert_rows(path: str | Path) -> list[dict]:
+    """Answerable rows graded 2 of a gate-clean logs file (canonical fields), as chat rows."""
+    from rlwhf.data.io import iter_objects
+
+    return [_message_row(row["prompt"], row["answer"]) for _, row in iter_objects(path)
+            if row.get("answerable") is True and row.get("reward") == TOP_GRADE]
+
+
+def write_expert_rows(output: str | Path, seed: int, logs: str | Path | None = None) -> int:
+    """Write the expert rows (from `logs` when given, else the built-in corpus) to `output`; returns how many.
+    No expert row at all is an error: CHORD would have nothing to learn from."""
+    from rlwhf.data.io import write_jsonl
+
+    rows = logs_expert_rows(logs) if logs else builtin_expert_rows(seed)
+    if not rows:
+        raise RlwhfError(f"{logs}: no answerable row graded {TOP_GRADE} (correct and honest): --chord-mu "
+                         "learns from those, and there are none")
+    return write_jsonl(output, rows)
+
+
+def check_mu(mu: float) -> None:
+    if not 0.0 < mu < 1.0:
+        raise RlwhfError(f"--chord-mu must be between 0 and 1 (the SFT loss's share of the loss), got {mu}")
+
+
+def plan_overrides(dataset: str | Path, mu: float, steps: int) -> list[str]:
+    """`swift rlhf` arguments for a constant mu over `steps` (ms-swift schedules mu from a peak to a
+    valley; peak = valley keeps it constant)."""
+    check_mu(mu)
+    return [f"chord_sft_dataset={dataset}", f"chord_sft_per_device_train_batch_size={SFT_BATCH}",
+            "chord_mu_warmup_steps=0", f"chord_mu_decay_steps={steps}", f"chord_mu_peak={mu}",
+            f"chord_mu_valley={mu}"]

@@ -1,0 +1,103 @@
+"""`rlwhf launch --chord-mu`: ms-swift's CHORD (an SFT loss on expert rows mixed into GRPO's loss).
+
+The expert rows are checked against the corpus they come from and the rubric judge; the short launch runs
+the real `swift rlhf` with the CHORD arguments (ms-swift's parser validates the plan, its trainer loads the
+expert rows and trains two steps)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from rlwhf.cli.main import main
+from rlwhf.data import synth
+from rlwhf.policy.tiny import known_hard_sums
+from rlwhf.reward.rubric import judge
+from rlwhf.train.chord import builtin_expert_rows, logs_expert_rows, plan_overrides
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "data" / "test" / "honesty_logs_sample.jsonl"
+
+
+def _norm(prompt: str) -> str:
+    return re.sub(r"[^a-z0-9 ]", "", prompt.lower()).strip()
+
+
+def test_builtin_expert_rows_are_right_answers_to_known_training_questions():
+    rows = builtin_expert_rows(42)
+    specs = {s["prompt"]: s for s in synth.warm_start_specs(42)}
+    heldout = {_norm(p["prompt"]) for p in synth.prompts("heldout", 42)}
+    known = known_hard_sums()
+    assert len(rows) > 3000 and len(rows) % 2 == 0
+    for plain, variant in zip(rows[::2], rows[1::2]):
+        spec = specs[plain["messages"][0]["content"]]  # a training prompt, then its surface variant
+        assert spec["answerable"] and spec["slice"] in ("easy", "hard")
+        if spec["slice"] == "hard":  # only the hard sums the warm start is taught
+            assert tuple(int(n) for n in re.findall(r"\d+", spec["prompt"])) in known
+        assert variant["messages"][1] == plain["messages"][1]  # the same right answer
+        assert variant["messages"][0]["content"] != spec["prompt"]
+        for row in (plain, variant):
+            (user, assistant) = row["messages"]
+            assert user["role"] == "user" and assistant["role"] == "assistant"
+            assert _norm(user["content"]) not in heldout  # never a held-out prompt, however written
+            verdict = judge(user["content"], assistant["content"], spec["reference"], True)
+            assert verdict.grade == 2, (user["content"], assistant["content"], verdict)
+    # the same rows for the same seed
+    assert builtin_expert_rows(42) == rows
+
+
+def test_logs_expert_rows_are_the_answerable_rows_graded_2(tmp_path):
+    rows = logs_expert_rows(SAMPLE)
+    assert rows == [{"messages": [{"role": "user", "content": "What is the capital of Australia?"},
+                                  {"role": "assistant", "content": "The answer is Canberra."}]}]
+
+
+def test_plan_overrides_keep_mu_constant_and_refuse_a_mu_outside_0_1(tmp_path):
+    args = dict(o.split("=", 1) for o in plan_overrides(tmp_path / "x.jsonl", 0.1, 400))
+    assert args["chord_mu_peak"] == args["chord_mu_valley"] == "0.1"
+    assert args["chord_mu_warmup_steps"] == "0" and args["chord_mu_decay_steps"] == "400"
+    assert args["chord_sft_dataset"] == str(tmp_path / "x.jsonl")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--chord-mu", "1.5"], "--chord-mu must be between 0 and 1"),
+    (["--chord-mu", "0"], "--chord-mu must be between 0 and 1"),
+    (["--chord-mu", "0.1", "--algo", "dpo"], "--algo dpo has none"),
+    (["--chord-mu", "0.1", "--backend", "trl"], "TRL's GRPOTrainer has no counterpart"),
+])
+def test_bad_chord_options_are_clear_errors(tmp_path, capsys, argv, message):
+    assert main(["launch", "--output_dir", str(tmp_path / "o"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_logs_without_an_expert_row_are_a_clear_error(tiny_model_dir, tmp_path, capsys):
+    logs = tmp_path / "no_expert.jsonl"
+    logs.write_text("\n".join(SAMPLE.read_text().splitlines()[1:]) + "\n")  # no answerable row graded 2
+    assert main(["launch", "--dataset_path", str(logs), "--output_dir", str(tmp_path / "o"),
+                 "--model", str(tiny_model_dir), "--chord-mu", "0.1", "--max-steps", "1"]) != 0
+    err = capsys.readouterr().err
+    assert "no answerable row graded 2" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_chord_launch_trains_with_the_expert_rows(tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    assert main(["launch", "--output_dir", str(out), "--model", str(tiny_model_dir), "--max-steps", "2",
+                 "--eval-limit", "8", "--chord-mu", "0.1"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    expert = out / "data" / "chord_sft.jsonl"
+    assert report["chord"] == {"mu": 0.1, "dataset": str(expert), "rows": len(expert.read_text().splitlines())}
+    assert report["train"]["global_step"] == 2
+    command = " ".join(report["plan"]["command"])
+    assert f"--chord_sft_dataset {expert}" in command and "--chord_mu_peak 0.1" in command
+    # ms-swift's own record of the arguments its trainer ran with
+    (args_file,) = (out / "train").glob("v*/args.json")
+    args = json.loads(args_file.read_text())
+    assert args["chord_sft_dataset"] == [str(expert)] and args["chord_mu_peak"] == 0.1
+    assert "CHORD: 0.1 of the loss" in (out / "report.md").read_text()
