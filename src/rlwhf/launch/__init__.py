@@ -65,7 +65,7 @@ class LaunchConfig(TeacherOptions):
     chord_mu: float | None = field(default=None, metadata={
         "help": "GRPO with ms-swift's CHORD: this share mu (0-1) of the loss is an SFT loss on right answers to "
                 "known questions (graded logs: the answerable rows graded 2), so GRPO's abstention takes less of "
-                "what the policy knows (docs/honesty-recipe.md, row 67); swift backend",
+                "what the policy knows (docs/honesty-recipe.md, row 69); swift backend",
         "flags": ["--chord-mu", "--chord_mu"]})
     seed: int = field(default=42, metadata={"help": "seed for data, policy and training"})
     fresh: bool = field(default=False, metadata={"help": "ignore finished stages and redo everything",
