@@ -81,7 +81,7 @@ def test_logs_without_an_expert_row_are_a_clear_error(tiny_model_dir, tmp_path, 
     assert main(["launch", "--dataset_path", str(logs), "--output_dir", str(tmp_path / "o"),
                  "--model", str(tiny_model_dir), "--chord-mu", "0.1", "--max-steps", "1"]) != 0
     err = capsys.readouterr().err
-    assert "no answerable row graded 2" in err and "Traceback" not in err
+    assert f"{logs}: no answerable row graded 2" in err and "Traceback" not in err
 
 
 @pytest.mark.slow

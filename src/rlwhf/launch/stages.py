@@ -148,7 +148,7 @@ def prepare_data(inputs: DataInputs) -> DataResult:
         from rlwhf.train.chord import write_expert_rows
 
         chord_dataset = data_dir / "chord_sft.jsonl"
-        chord_rows = write_expert_rows(chord_dataset, inputs.seed, logs=clean if source else None)
+        chord_rows = write_expert_rows(chord_dataset, inputs.seed, logs=clean if source else None, source=source)
     prompts = data_dir / "heldout_prompts.jsonl"
     if inputs.eval_prompts:
         shutil.copyfile(inputs.eval_prompts, prompts)

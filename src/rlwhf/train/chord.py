@@ -83,14 +83,15 @@ def logs_expert_rows(path: str | Path) -> list[dict]:
             if row.get("answerable") is True and row.get("reward") == TOP_GRADE]
 
 
-def write_expert_rows(output: str | Path, seed: int, logs: str | Path | None = None) -> int:
+def write_expert_rows(output: str | Path, seed: int, logs: str | Path | None = None,
+                      source: str | Path | None = None) -> int:
     """Write the expert rows (from `logs` when given, else the built-in corpus) to `output`; returns how many.
-    No expert row at all is an error: CHORD would have nothing to learn from."""
+    No expert row at all is an error naming `source` (the user's file that `logs` was cleaned from)."""
     from rlwhf.data.io import write_jsonl
 
     rows = logs_expert_rows(logs) if logs else builtin_expert_rows(seed)
     if not rows:
-        raise RlwhfError(f"{logs}: no answerable row graded {TOP_GRADE} (correct and honest): --chord-mu "
+        raise RlwhfError(f"{source or logs}: no answerable row graded {TOP_GRADE} (correct and honest): --chord-mu "
                          "learns from those, and there are none")
     return write_jsonl(output, rows)
 
