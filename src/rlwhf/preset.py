@@ -121,11 +121,13 @@ class AlgoSection:
 
 @dataclass(frozen=True)
 class LaunchSection:
-    """`rlwhf launch` on a CPU caps GRPO steps so the whole loop fits --max-minutes:
-    (max_minutes*60 - cpu_reserved_seconds) / cpu_seconds_per_step."""
+    """`rlwhf launch`'s own numbers. On a CPU it caps GRPO steps so the whole loop fits --max-minutes:
+    (max_minutes*60 - cpu_reserved_seconds) / cpu_seconds_per_step. `chord_mu`: CHORD's SFT share of GRPO's
+    loss when --chord-mu is not given (GRPO on ms-swift only; None: plain GRPO)."""
 
     cpu_seconds_per_step: float
     cpu_reserved_seconds: float
+    chord_mu: float | None = None
 
     def affordable_steps(self, max_minutes: float) -> int:
         return int((max_minutes * 60 - self.cpu_reserved_seconds) / self.cpu_seconds_per_step)

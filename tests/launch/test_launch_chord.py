@@ -14,6 +14,10 @@ import pytest
 
 from rlwhf.cli.main import main
 from rlwhf.data import synth
+from rlwhf.config import check
+from rlwhf.errors import RlwhfError
+from rlwhf.launch import LaunchConfig, chord_mu, stages
+from rlwhf.preset import load_preset
 from rlwhf.policy.tiny import known_hard_sums
 from rlwhf.reward.rubric import judge
 from rlwhf.train.chord import builtin_expert_rows, logs_expert_rows, plan_overrides
@@ -64,7 +68,7 @@ def test_plan_overrides_keep_mu_constant_and_refuse_a_mu_outside_0_1(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["--chord-mu", "1.5"], "--chord-mu must be between 0 and 1"),
-    (["--chord-mu", "0"], "--chord-mu must be between 0 and 1"),
+    (["--chord-mu", "-0.1"], "--chord-mu must be between 0 and 1"),
     (["--chord-mu", "0.1", "--algo", "dpo"], "--algo dpo has none"),
     (["--chord-mu", "0.1", "--backend", "trl"], "TRL's GRPOTrainer has no counterpart"),
 ])
@@ -84,12 +88,42 @@ def test_logs_without_an_expert_row_are_a_clear_error(tiny_model_dir, tmp_path, 
     assert f"{logs}: no answerable row graded 2" in err and "Traceback" not in err
 
 
+def test_the_preset_mu_is_the_default_where_chord_runs():
+    mu = load_preset().launch.chord_mu
+    assert mu == 0.1  # docs/honesty-recipe.md, rows 69-72
+    assert chord_mu(LaunchConfig()) == mu  # GRPO, backend auto = ms-swift (installed here)
+    assert chord_mu(LaunchConfig(backend="swift")) == mu
+    assert chord_mu(LaunchConfig(chord_mu=0.25)) == 0.25
+    assert chord_mu(LaunchConfig(chord_mu=0.0)) is None  # --chord-mu 0: plain GRPO
+    assert chord_mu(LaunchConfig(algo="dpo")) is None  # DPO has no GRPO loss to mix into
+    assert chord_mu(LaunchConfig(backend="trl")) is None  # TRL's GRPOTrainer has no CHORD
+    check(LaunchConfig(chord_mu=0.0, algo="dpo"))  # off is no error with either
+    check(LaunchConfig(chord_mu=0.0, backend="trl"))
+
+
+def test_logs_without_an_expert_row_train_plain_grpo_under_the_preset_default(tmp_path, capsys):
+    logs = tmp_path / "no_expert.jsonl"
+    logs.write_text("\n".join(SAMPLE.read_text().splitlines()[1:]) + "\n")  # no answerable row graded 2
+    inputs = stages.DataInputs(output_dir=str(tmp_path / "data"), dataset_path=str(logs), chord="preset")
+    result = stages.prepare_data(inputs)
+    assert result.chord_dataset is None and result.chord_rows == 0
+    (warning,) = [w for w in result.warnings if "CHORD" in w]
+    assert warning.startswith(f"{logs}: no answerable row graded 2") and "plain GRPO" in warning
+    assert warning in capsys.readouterr().err
+    with pytest.raises(RlwhfError, match="no answerable row graded 2"):  # asked for with --chord-mu: an error
+        stages.prepare_data(stages.DataInputs(output_dir=str(tmp_path / "d2"), dataset_path=str(logs), chord="given"))
+    # the sample's one answerable row graded 2 is enough
+    sample = stages.prepare_data(stages.DataInputs(output_dir=str(tmp_path / "d3"), dataset_path=str(SAMPLE),
+                                                   chord="preset"))
+    assert sample.chord_rows == 1
+
+
 @pytest.mark.slow
 @pytest.mark.integration
-def test_chord_launch_trains_with_the_expert_rows(tiny_model_dir, tmp_path):
-    out = tmp_path / "run"
+def test_default_launch_trains_with_chord_and_its_expert_rows(tiny_model_dir, tmp_path):
+    out = tmp_path / "run"  # no --chord-mu: the preset's launch.chord_mu
     assert main(["launch", "--output_dir", str(out), "--model", str(tiny_model_dir), "--max-steps", "2",
-                 "--eval-limit", "8", "--chord-mu", "0.1"]) == 0
+                 "--eval-limit", "8"]) == 0
     report = json.loads((out / "report.json").read_text())
     expert = out / "data" / "chord_sft.jsonl"
     assert report["chord"] == {"mu": 0.1, "dataset": str(expert), "rows": len(expert.read_text().splitlines())}

@@ -65,7 +65,8 @@ class LaunchConfig(TeacherOptions):
     chord_mu: float | None = field(default=None, metadata={
         "help": "GRPO with ms-swift's CHORD: this share mu (0-1) of the loss is an SFT loss on right answers to "
                 "known questions (graded logs: the answerable rows graded 2), so GRPO's abstention takes less of "
-                "what the policy knows (docs/honesty-recipe.md, row 69); swift backend",
+                "what the policy knows (docs/honesty-recipe.md, rows 69-72); default: the preset's "
+                "launch.chord_mu (0.1) for GRPO on ms-swift; 0: plain GRPO",
         "flags": ["--chord-mu", "--chord_mu"]})
     seed: int = field(default=42, metadata={"help": "seed for data, policy and training"})
     fresh: bool = field(default=False, metadata={"help": "ignore finished stages and redo everything",
@@ -80,7 +81,7 @@ class LaunchConfig(TeacherOptions):
             raise RlwhfError(f"--eval-limit must be at least 2, got {self.eval_limit}")
 
     def _check_chord(self):
-        if self.chord_mu is None:
+        if not self.chord_mu:  # the preset's default (applied where it can be) or 0: off
             return
         from rlwhf.train.chord import check_mu
 
@@ -156,12 +157,13 @@ def _launch(cfg: LaunchConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     runner = StageRunner(out, cfg.fresh)
     t_start = time.monotonic()
+    mu = chord_mu(cfg)
 
     data = runner.run("data", stages.prepare_data, stages.DataInputs(
         output_dir=str(out / "data"), dataset_path=cfg.dataset_path,
         dataset_sha256=stages.file_sha256(cfg.dataset_path), top_up_synth=cfg.top_up_synth, algo=cfg.algo,
         seed=cfg.seed, eval_prompts=cfg.eval_prompts, eval_prompts_sha256=stages.file_sha256(cfg.eval_prompts),
-        eval_limit=cfg.eval_limit, chord=cfg.chord_mu is not None))
+        eval_limit=cfg.eval_limit, chord="given" if cfg.chord_mu else "preset" if mu else None))
     reward = runner.run("reward", stages.build_reward, stages.RewardInputs(
         output_dir=str(out / "reward"), train_rows=data.train_rows, train_rows_sha256=data.sha256[data.train_rows]))
     policy = runner.run("policy", stages.make_policy, stages.PolicyInputs(
@@ -174,7 +176,7 @@ def _launch(cfg: LaunchConfig) -> dict:
         teacher=stages.teacher_options(cfg), model=policy.model, policy_key=runner.keys["policy"], dataset=dataset, dataset_sha256=data.sha256[dataset],
         train_prompts=data.train_prompts, reward_artifact=reward.artifact if grpo else None,
         reward_key=runner.keys["reward"] if grpo else None, preset_sha256=_preset_sha256(),
-        reward_shaping=os.environ.get(SHAPING_ENV) if grpo else None, chord_mu=cfg.chord_mu,
+        reward_shaping=os.environ.get(SHAPING_ENV) if grpo else None, chord_mu=mu if data.chord_dataset else None,
         chord_dataset=data.chord_dataset, chord_dataset_sha256=data.chord_dataset and data.sha256[data.chord_dataset]))
     heldout = {"prompts": data.heldout_prompts, "prompts_sha256": data.sha256[data.heldout_prompts]}
     before = runner.run("eval_before", stages.evaluate_policy, stages.EvalInputs(
@@ -192,6 +194,21 @@ def _launch(cfg: LaunchConfig) -> dict:
         train=trained, eval_before=before, eval_after=after, stage_seconds=dict(runner.seconds),
         wall_seconds=round(time.monotonic() - t_start, 2)), always=True)
     return json.loads((out / "report.json").read_text())
+
+
+def chord_mu(cfg: LaunchConfig) -> float | None:
+    """CHORD's mu for this launch: --chord-mu (0: none), else the preset's launch.chord_mu where CHORD runs
+    (GRPO on ms-swift: not DPO, not TRL, which has no CHORD)."""
+    if cfg.chord_mu is not None:
+        return cfg.chord_mu or None
+    preset = load_preset()
+    mu = preset.launch and preset.launch.chord_mu
+    if mu is None or cfg.algo != "grpo" or stages.resolve_backend(cfg.backend) != "swift":
+        return None
+    from rlwhf.train.chord import check_mu
+
+    check_mu(mu, f"{preset.path}: launch.chord_mu")
+    return mu
 
 
 def _preset_sha256() -> str:

@@ -66,7 +66,9 @@ class DataInputs:
     eval_prompts: str | None = None  # held-out prompts file; None = the built-in held-out split
     eval_prompts_sha256: str | None = None
     eval_limit: int | None = None
-    chord: bool = False  # also write CHORD's expert rows (rlwhf.train.chord)
+    # also write CHORD's expert rows (rlwhf.train.chord): "given" (--chord-mu: logs without one are an error)
+    # or "preset" (the preset's default: logs without one train plain GRPO, with a warning)
+    chord: str | None = None
 
 
 @dataclass
@@ -148,7 +150,15 @@ def prepare_data(inputs: DataInputs) -> DataResult:
         from rlwhf.train.chord import write_expert_rows
 
         chord_dataset = data_dir / "chord_sft.jsonl"
-        chord_rows = write_expert_rows(chord_dataset, inputs.seed, logs=clean if source else None, source=source)
+        try:
+            chord_rows = write_expert_rows(chord_dataset, inputs.seed, logs=clean if source else None,
+                                           source=source)
+        except RlwhfError:
+            if inputs.chord == "given":
+                raise
+            chord_dataset, chord_rows = None, 0
+            warn(warnings, f"{source}: no answerable row graded 2 (correct and honest), so no expert rows for "
+                           "CHORD (the preset's launch.chord_mu): this run trains plain GRPO")
     prompts = data_dir / "heldout_prompts.jsonl"
     if inputs.eval_prompts:
         shutil.copyfile(inputs.eval_prompts, prompts)
@@ -388,15 +398,20 @@ class TrainResult:
     summary: str
 
 
+def resolve_backend(backend: str) -> str:
+    """--backend auto: ms-swift when it is installed, else TRL."""
+    if backend == "auto":
+        import importlib.util
+
+        return "swift" if importlib.util.find_spec("swift") else "trl"
+    return backend
+
+
 def train_policy(inputs: TrainInputs) -> TrainResult:
     """The plan's command (ms-swift) or TRL in-process, with supervision and telemetry (`rlwhf train`)."""
     from rlwhf.train import TrainConfig, train
 
-    backend = inputs.backend
-    if backend == "auto":
-        import importlib.util
-
-        backend = "swift" if importlib.util.find_spec("swift") else "trl"
+    backend = resolve_backend(inputs.backend)
     done = train(TrainConfig(plan=inputs.plan, backend=backend, resume=inputs.resume))
     values = {f.name: done[f.name] for f in fields(TrainResult) if f.name != "backend"}
     return TrainResult(**{k: str(v) if isinstance(v, Path) else v for k, v in values.items()}, backend=backend)

@@ -96,9 +96,9 @@ def write_expert_rows(output: str | Path, seed: int, logs: str | Path | None = N
     return write_jsonl(output, rows)
 
 
-def check_mu(mu: float) -> None:
+def check_mu(mu: float, name: str = "--chord-mu") -> None:
     if not 0.0 < mu < 1.0:
-        raise RlwhfError(f"--chord-mu must be between 0 and 1 (the SFT loss's share of the loss), got {mu}")
+        raise RlwhfError(f"{name} must be between 0 and 1 (the SFT loss's share of the loss), got {mu}")
 
 
 def plan_overrides(dataset: str | Path, mu: float, steps: int) -> list[str]:
