@@ -64,6 +64,10 @@ def test_plan_overrides_keep_mu_constant_and_refuse_a_mu_outside_0_1(tmp_path):
     assert args["chord_mu_peak"] == args["chord_mu_valley"] == "0.1"
     assert args["chord_mu_warmup_steps"] == "0" and args["chord_mu_decay_steps"] == "400"
     assert args["chord_sft_dataset"] == str(tmp_path / "x.jsonl")
+    assert args["chord_sft_per_device_train_batch_size"] == "16"
+    # fewer expert rows than the batch: ms-swift's loader would yield nothing and its first step spin forever
+    few = dict(o.split("=", 1) for o in plan_overrides(tmp_path / "x.jsonl", 0.1, 400, rows=1))
+    assert few["chord_sft_per_device_train_batch_size"] == "1"
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -291,7 +291,7 @@ def plan_config(inputs: PlanInputs, profile: str, preset: Preset) -> tuple[PlanC
     if inputs.chord_mu is not None:
         from rlwhf.train.chord import plan_overrides
 
-        overrides += plan_overrides(inputs.chord_dataset, inputs.chord_mu, steps)
+        overrides += plan_overrides(inputs.chord_dataset, inputs.chord_mu, steps, count_rows(Path(inputs.chord_dataset)))
     cfg = PlanConfig(**teacher, algo=inputs.algo, profile=profile, model=inputs.model, dataset=inputs.dataset,
                      output=inputs.output, output_dir=inputs.train_dir,
                      reward_artifact=inputs.reward_artifact,
