@@ -14,6 +14,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# `python -m pytest` runs on two pytest-xdist workers (pyproject.toml): each worker's torch takes its share of the
+# cores rather than all of them, so two trainings at once do not fight over threads.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _cores // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = Path(__file__).parent / "assets"
@@ -32,8 +37,10 @@ def embedded_policy_cache(tmp_path_factory) -> Path:
     """A cache holding the embedded default policy (`rlwhf model tiny` with the launch's seed, exactly what
     `rlwhf launch` runs for its policy stage: same cache key), built once per test session: its SFT takes
     minutes on 2 cores, so every test that needs the real default policy takes it from here. Tests point
-    RLWHF_CACHE_DIR at it, as a user's machine is after the first run. $RLWHF_TEST_CACHE_DIR names an existing
-    cache to reuse across sessions (the policy is then copied from it in seconds)."""
+    RLWHF_CACHE_DIR at it, as a user's machine is after the first run. Those tests carry
+    `xdist_group("embedded_policy")`, so pytest-xdist runs them on one worker and the policy is built once.
+    $RLWHF_TEST_CACHE_DIR names an existing cache to reuse across sessions (the policy is then copied from it
+    in seconds)."""
     import subprocess
     import sys
 

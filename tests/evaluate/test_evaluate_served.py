@@ -12,7 +12,8 @@ from _swift_student import SwiftStudent, swift_executable
 
 from rlwhf.cli.main import main
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+# One `swift deploy` server for the module: pytest-xdist keeps the module on one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.xdist_group("swift_student")]
 
 
 def read_jsonl(path):

@@ -62,6 +62,7 @@ def test_the_doc_holds_the_seed_text():
     assert "workspace/plans/ms_swift_grpo_launch.json" in DOC.read_text() and "enable_dpo_reward" in step5
 
 
+@pytest.mark.xdist_group("embedded_policy")  # built once, on one worker (tests/conftest.py)
 def test_seed_workflow_verbatim(tmp_path, embedded_policy_cache):
     steps, start, step5 = documented_commands()
     root = clean_copy(tmp_path / "checkout")

@@ -8,7 +8,7 @@ import pytest
 from rlwhf.reward import judge
 from rlwhf.reward.teacher_reward import RESPONSE_FORMAT, TeacherReward, TeacherRewardConfig, balanced, probe
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("swift_deploy_teacher")]  # one server, one worker
 
 ANSWERS = ["The answer is 12.", "The answer is 13.", "I believe it is 12, but I'm not sure.", "I don't know."]
 

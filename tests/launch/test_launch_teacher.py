@@ -39,6 +39,7 @@ def embedded_policy(tmp_path_factory, embedded_policy_cache) -> Path:
     return out
 
 
+@pytest.mark.xdist_group("embedded_policy")  # built once, on one worker (tests/conftest.py)
 def test_teacher_rewarded_grpo_makes_the_policy_more_honest(embedded_policy, tmp_path, monkeypatch):
     """Reduced budget: the loopback teacher (grading by the rubric judge's logic) is the only grader.
 
