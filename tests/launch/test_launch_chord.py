@@ -18,9 +18,9 @@ from rlwhf.config import check
 from rlwhf.errors import RlwhfError
 from rlwhf.launch import LaunchConfig, chord_mu, stages
 from rlwhf.preset import load_preset
-from rlwhf.policy.tiny import known_hard_sums
+from rlwhf.policy.tiny import known_hard_sums, sft_pools
 from rlwhf.reward.rubric import judge
-from rlwhf.train.chord import builtin_expert_rows, logs_expert_rows, plan_overrides
+from rlwhf.train.chord import builtin_expert_examples, builtin_expert_rows, logs_expert_rows, plan_overrides
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "data" / "test" / "honesty_logs_sample.jsonl"
@@ -30,26 +30,40 @@ def _norm(prompt: str) -> str:
     return re.sub(r"[^a-z0-9 ]", "", prompt.lower()).strip()
 
 
-def test_builtin_expert_rows_are_right_answers_to_known_training_questions():
-    rows = builtin_expert_rows(42)
-    specs = {s["prompt"]: s for s in synth.warm_start_specs(42)}
+def test_builtin_expert_rows_are_right_answers_and_honest_abstentions_on_training_questions():
+    examples = builtin_expert_examples(42)
     heldout = {_norm(p["prompt"]) for p in synth.prompts("heldout", 42)}
     known = known_hard_sums()
-    assert len(rows) > 3000 and len(rows) % 2 == 0
-    for plain, variant in zip(rows[::2], rows[1::2]):
-        spec = specs[plain["messages"][0]["content"]]  # a training prompt, then its surface variant
-        assert spec["answerable"] and spec["slice"] in ("easy", "hard")
+    answers = [(spec, row) for spec, row in examples if spec["answerable"]]
+    abstentions = [(spec, row) for spec, row in examples if not spec["answerable"]]
+    assert len(answers) > 3000 and len(answers) % 2 == 0
+    assert 0.15 < len(abstentions) / len(examples) < 0.30  # a fifth of the rows, not a flood of "I don't know"
+    for (spec, plain), (twin, variant) in zip(answers[::2], answers[1::2]):
+        assert spec is twin and spec["slice"] in ("easy", "hard") and spec["split"] == "train"
         if spec["slice"] == "hard":  # only the hard sums the warm start is taught
             assert tuple(int(n) for n in re.findall(r"\d+", spec["prompt"])) in known
+        assert plain["messages"][0]["content"] == spec["prompt"]  # as asked in training, then a variant
         assert variant["messages"][1] == plain["messages"][1]  # the same right answer
         assert variant["messages"][0]["content"] != spec["prompt"]
-        for row in (plain, variant):
-            (user, assistant) = row["messages"]
-            assert user["role"] == "user" and assistant["role"] == "assistant"
-            assert _norm(user["content"]) not in heldout  # never a held-out prompt, however written
-            verdict = judge(user["content"], assistant["content"], spec["reference"], True)
+    asked_as_in_training = 0
+    for spec, row in examples:
+        (user, assistant) = row["messages"]
+        assert user["role"] == "user" and assistant["role"] == "assistant"
+        assert _norm(user["content"]) not in heldout  # never a held-out prompt, however written
+        verdict = judge(user["content"], assistant["content"], spec["reference"], spec["answerable"])
+        if spec["answerable"]:
             assert verdict.grade == 2, (user["content"], assistant["content"], verdict)
-    # the same rows for the same seed
+        else:
+            assert spec["slice"] == "unanswerable" and spec["split"] == "train"
+            assert (verdict.grade, verdict.verdict) == (0, "abstained"), (user["content"], verdict)
+            asked_as_in_training += user["content"] == spec["prompt"]
+    assert {s["prompt"] for s, _ in abstentions} == {s["prompt"] for s in sft_pools(42)["unanswerable"]}
+    assert 0.4 < asked_as_in_training / len(abstentions) < 0.6  # the rest in surface variants
+    # what the launch writes: the same rows, shuffled, and the same for the same seed
+    rows = builtin_expert_rows(42)
+    key = lambda row: json.dumps(row, sort_keys=True)  # noqa: E731
+    assert sorted(map(key, rows)) == sorted(key(row) for _, row in examples)
+    assert rows != [row for _, row in examples][: len(rows)]
     assert builtin_expert_rows(42) == rows
 
 

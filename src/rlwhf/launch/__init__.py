@@ -64,8 +64,9 @@ class LaunchConfig(TeacherOptions):
         "help": "SFT steps for the embedded policy (default: its own)", "flags": ["--tiny-sft-steps"]})
     chord_mu: float | None = field(default=None, metadata={
         "help": "GRPO with ms-swift's CHORD: this share mu (0-1) of the loss is an SFT loss on right answers to "
-                "known questions (graded logs: the answerable rows graded 2), so GRPO's abstention takes less of "
-                "what the policy knows (docs/honesty-recipe.md, rows 69-72); default: the preset's "
+                "known questions and honest abstentions on unanswerable ones (graded logs: the answerable rows "
+                "graded 2), so GRPO's abstention takes less of what the policy knows (docs/honesty-recipe.md, "
+                "rows 69-73); default: the preset's "
                 "launch.chord_mu (0.1) for GRPO on ms-swift; 0: plain GRPO",
         "flags": ["--chord-mu", "--chord_mu"]})
     seed: int = field(default=42, metadata={"help": "seed for data, policy and training"})

@@ -14,7 +14,11 @@ Expert rows:
   never one of the unknown hard sums (their right answers would teach what the warm start is built not to
   know). The variants are why the policy keeps answering known facts in wordings it never saw: GRPO
   teaches abstention by sentence shape, and the same rows without them kept every seen-shape target but
-  lost more in new wordings than GRPO alone (docs/honesty-recipe.md, rows 67 and 69).
+  lost more in new wordings than GRPO alone (docs/honesty-recipe.md, rows 67 and 69). Beside them, each
+  unanswerable training question with the honest abstention ("I don't know."), a fifth of the rows: with
+  right answers alone the SFT term's "The answer is ..." reached a new unanswerable shape on one warm
+  start of six ("Which city did the chemist X grow up in?" -> "The answer is orange.": row 71); with the
+  abstentions every target but the stretch ones held on all six (row 73).
 """
 
 from __future__ import annotations
@@ -60,18 +64,31 @@ def vary(prompt: str, rng: random.Random) -> str:
     return out.rstrip("?.") if rng.random() < 0.7 else out + "?"
 
 
-def builtin_expert_rows(seed: int) -> list[dict]:
-    """The built-in corpus's expert rows for `seed` (its training split only): each known fact as asked
-    in training, then in a surface variant, with the same right answer."""
+def builtin_expert_examples(seed: int) -> list[tuple[dict, dict]]:
+    """(training prompt spec, expert row) pairs of the built-in corpus for `seed` (its training split only),
+    in order: each known fact as asked in training and in a surface variant, with the same right answer;
+    then each unanswerable training question once, as asked or in a surface variant (even odds), with the
+    warm start's honest abstention."""
     from rlwhf.data import synth
     from rlwhf.policy.tiny import sft_pools
 
     rng = random.Random(seed)
     pools = sft_pools(seed)
-    rows = []
+    examples = []
     for spec in pools["easy"] + pools["hard"]:
         answer = synth.style_answers(spec, rng)["confident"][0]
-        rows += [_message_row(spec["prompt"], answer), _message_row(vary(spec["prompt"], rng), answer)]
+        examples += [(spec, _message_row(spec["prompt"], answer)),
+                     (spec, _message_row(vary(spec["prompt"], rng), answer))]
+    for spec in pools["unanswerable"]:
+        prompt = vary(spec["prompt"], rng) if rng.random() < 0.5 else spec["prompt"]
+        examples.append((spec, _message_row(prompt, synth.ABSTAIN)))
+    return examples
+
+
+def builtin_expert_rows(seed: int) -> list[dict]:
+    """The built-in corpus's expert rows for `seed` (`builtin_expert_examples`), shuffled."""
+    rows = [row for _, row in builtin_expert_examples(seed)]
+    random.Random(seed + 1).shuffle(rows)
     return rows
 
 
