@@ -74,7 +74,7 @@ def test_logs_expert_rows_are_the_answerable_rows_graded_2(tmp_path):
 
 
 def test_plan_overrides_keep_mu_constant_and_refuse_a_mu_outside_0_1(tmp_path):
-    args = dict(o.split("=", 1) for o in plan_overrides(tmp_path / "x.jsonl", 0.1, 400))
+    args = dict(o.split("=", 1) for o in plan_overrides(tmp_path / "x.jsonl", 0.1, 400, rows=4000))
     assert args["chord_mu_peak"] == args["chord_mu_valley"] == "0.1"
     assert args["chord_mu_warmup_steps"] == "0" and args["chord_mu_decay_steps"] == "400"
     assert args["chord_sft_dataset"] == str(tmp_path / "x.jsonl")

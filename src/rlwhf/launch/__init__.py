@@ -178,7 +178,8 @@ def _launch(cfg: LaunchConfig) -> dict:
         train_prompts=data.train_prompts, reward_artifact=reward.artifact if grpo else None,
         reward_key=runner.keys["reward"] if grpo else None, preset_sha256=_preset_sha256(),
         reward_shaping=os.environ.get(SHAPING_ENV) if grpo else None, chord_mu=mu if data.chord_dataset else None,
-        chord_dataset=data.chord_dataset, chord_dataset_sha256=data.chord_dataset and data.sha256[data.chord_dataset]))
+        chord_dataset=data.chord_dataset, chord_dataset_sha256=data.chord_dataset and data.sha256[data.chord_dataset],
+        chord_rows=data.chord_rows))
     heldout = {"prompts": data.heldout_prompts, "prompts_sha256": data.sha256[data.heldout_prompts]}
     before = runner.run("eval_before", stages.evaluate_policy, stages.EvalInputs(
         output_dir=str(out / "eval_before"), model=policy.model, model_key=runner.keys["policy"], **heldout))

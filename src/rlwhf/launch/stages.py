@@ -265,6 +265,7 @@ class PlanInputs:
     chord_mu: float | None = None  # CHORD's SFT share of the loss; None: plain GRPO
     chord_dataset: str | None = None
     chord_dataset_sha256: str | None = None
+    chord_rows: int | None = None  # the data stage's count of expert rows (CHORD's SFT batch is at most this)
 
 
 def teacher_options(cfg: TeacherOptions) -> TeacherOptions:
@@ -291,7 +292,7 @@ def plan_config(inputs: PlanInputs, profile: str, preset: Preset) -> tuple[PlanC
     if inputs.chord_mu is not None:
         from rlwhf.train.chord import plan_overrides
 
-        overrides += plan_overrides(inputs.chord_dataset, inputs.chord_mu, steps, count_rows(Path(inputs.chord_dataset)))
+        overrides += plan_overrides(inputs.chord_dataset, inputs.chord_mu, steps, inputs.chord_rows)
     cfg = PlanConfig(**teacher, algo=inputs.algo, profile=profile, model=inputs.model, dataset=inputs.dataset,
                      output=inputs.output, output_dir=inputs.train_dir,
                      reward_artifact=inputs.reward_artifact,

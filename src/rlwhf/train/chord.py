@@ -118,13 +118,13 @@ def check_mu(mu: float, name: str = "--chord-mu") -> None:
         raise RlwhfError(f"{name} must be between 0 and 1 (the SFT loss's share of the loss), got {mu}")
 
 
-def plan_overrides(dataset: str | Path, mu: float, steps: int, rows: int | None = None) -> list[str]:
+def plan_overrides(dataset: str | Path, mu: float, steps: int, rows: int) -> list[str]:
     """`swift rlhf` arguments for a constant mu over `steps` (ms-swift schedules mu from a peak to a
     valley; peak = valley keeps it constant). The SFT batch is at most `rows`: ms-swift 4.6's CHORD
     loader yields no batch from fewer rows than its batch size, and its cyclic iterator then spins
     forever in the first step (measured: one expert row with batch 16 hangs; batch 1 trains)."""
     check_mu(mu)
-    batch = min(SFT_BATCH, rows) if rows else SFT_BATCH
+    batch = min(SFT_BATCH, rows)
     return [f"chord_sft_dataset={dataset}", f"chord_sft_per_device_train_batch_size={batch}",
             "chord_mu_warmup_steps=0", f"chord_mu_decay_steps={steps}", f"chord_mu_peak={mu}",
             f"chord_mu_valley={mu}"]
