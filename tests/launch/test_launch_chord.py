@@ -20,7 +20,8 @@ from rlwhf.launch import LaunchConfig, chord_mu, stages
 from rlwhf.preset import load_preset
 from rlwhf.policy.tiny import known_hard_sums, sft_pools
 from rlwhf.reward.rubric import judge
-from rlwhf.train.chord import builtin_expert_examples, builtin_expert_rows, logs_expert_rows, plan_overrides
+from rlwhf.train.chord import (builtin_expert_examples, builtin_expert_rows, logs_expert_examples, logs_expert_rows,
+                               plan_overrides)
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "data" / "test" / "honesty_logs_sample.jsonl"
@@ -67,10 +68,47 @@ def test_builtin_expert_rows_are_right_answers_and_honest_abstentions_on_trainin
     assert builtin_expert_rows(42) == rows
 
 
-def test_logs_expert_rows_are_the_answerable_rows_graded_2(tmp_path):
-    rows = logs_expert_rows(SAMPLE)
-    assert rows == [{"messages": [{"role": "user", "content": "What is the capital of Australia?"},
-                                  {"role": "assistant", "content": "The answer is Canberra."}]}]
+def test_logs_expert_rows_are_right_answers_and_honest_abstentions(tmp_path):
+    pairs = lambda rows: [(r["prompt"], r["answer"]) for r in rows]  # noqa: E731
+    assert pairs(logs_expert_rows(SAMPLE)) == [("What is the capital of Australia?", "The answer is Canberra."),
+                                               ("Who won the 2087 Nobel Prize in Literature?", "I don't know.")]
+    # every grade on both kinds of question: an answerable question's expert rows are its answers graded 2
+    # (never an abstention there, graded 0); an unanswerable question's are its best honest answers (its
+    # highest grade, when >= 0), so "Nobody can know that." (2) beside "I don't know." (0) is the only one
+    logs = tmp_path / "grades.jsonl"
+    graded = [(answerable, prompt, grade) for answerable in (True, False) for prompt in ("p", "q")
+              for grade in (-2, -1, 0, 1, 2)]
+    graded += [(False, "r", 0), (False, "r", -2), (False, "s", -1), (False, "t", 0), (False, "t", 0)]
+    logs.write_text("".join(json.dumps({"prompt": f"{prompt}{answerable}", "answer": f"a{grade}",
+                                        "reward": grade, "answerable": answerable}) + "\n"
+                            for answerable, prompt, grade in graded))
+    assert pairs(logs_expert_rows(logs)) == [("pTrue", "a2"), ("qTrue", "a2"), ("pFalse", "a2"), ("qFalse", "a2"),
+                                             ("rFalse", "a0"), ("tFalse", "a0"), ("tFalse", "a0")]
+
+
+def test_logs_expert_examples_add_surface_variants_as_the_builtin_rows_do(tmp_path):
+    logs = tmp_path / "synth.jsonl"
+    synth.write_synth(synth.SynthConfig(output=str(logs), seed=7, split="train"))
+    expert = logs_expert_rows(logs)
+    examples = logs_expert_examples(logs, 7)
+    assert logs_expert_examples(logs, 7) == examples  # the same for the same seed
+    chat = lambda row: (row["messages"][0]["content"], row["messages"][1]["content"])  # noqa: E731
+    answers = [r for r in expert if r["answerable"]]
+    assert len(examples) == 2 * len(answers) + len(expert) - len(answers)
+    rest = iter(examples)
+    as_asked = 0
+    for row in expert:
+        prompt, answer = chat(next(rest))
+        if row["answerable"]:  # as asked, then in a surface variant, with the same right answer
+            assert (prompt, answer) == (row["prompt"], row["answer"]) and row["reward"] == 2
+            variant, same = chat(next(rest))
+            assert same == answer and variant != prompt
+        else:  # the best honest answer once, as asked or in a variant
+            assert answer == row["answer"] and row["reward"] >= 0
+            as_asked += prompt == row["prompt"]
+    unanswerable = len(expert) - len(answers)
+    assert unanswerable > 1000 and 0.4 < as_asked / unanswerable < 0.6
+    assert {chat(r)[1] for r in examples if chat(r)[1].startswith("Nobody")} == {"Nobody can know that."}
 
 
 def test_plan_overrides_keep_mu_constant_and_refuse_a_mu_outside_0_1(tmp_path):
@@ -99,11 +137,12 @@ def test_bad_chord_options_are_clear_errors(tmp_path, capsys, argv, message):
 
 def test_logs_without_an_expert_row_are_a_clear_error(tiny_model_dir, tmp_path, capsys):
     logs = tmp_path / "no_expert.jsonl"
-    logs.write_text("\n".join(SAMPLE.read_text().splitlines()[1:]) + "\n")  # no answerable row graded 2
+    logs.write_text(SAMPLE.read_text().splitlines()[2] + "\n")  # no expert row: one wrong answer
     assert main(["launch", "--dataset_path", str(logs), "--output_dir", str(tmp_path / "o"),
                  "--model", str(tiny_model_dir), "--chord-mu", "0.1", "--max-steps", "1"]) != 0
     err = capsys.readouterr().err
-    assert f"{logs}: no answerable row graded 2" in err and "Traceback" not in err
+    assert f"{logs}: no answerable row graded 2 (correct and honest) and no unanswerable row graded 0" in err
+    assert "Traceback" not in err
 
 
 def test_the_preset_mu_is_the_default_where_chord_runs():
@@ -121,19 +160,19 @@ def test_the_preset_mu_is_the_default_where_chord_runs():
 
 def test_logs_without_an_expert_row_train_plain_grpo_under_the_preset_default(tmp_path, capsys):
     logs = tmp_path / "no_expert.jsonl"
-    logs.write_text("\n".join(SAMPLE.read_text().splitlines()[1:]) + "\n")  # no answerable row graded 2
+    logs.write_text(SAMPLE.read_text().splitlines()[2] + "\n")  # no expert row: one wrong answer
     inputs = stages.DataInputs(output_dir=str(tmp_path / "data"), dataset_path=str(logs), chord="preset")
     result = stages.prepare_data(inputs)
     assert result.chord_dataset is None and result.chord_rows == 0
     (warning,) = [w for w in result.warnings if "CHORD" in w]
     assert warning.startswith(f"{logs}: no answerable row graded 2") and "plain GRPO" in warning
     assert warning in capsys.readouterr().err
-    with pytest.raises(RlwhfError, match="no answerable row graded 2"):  # asked for with --chord-mu: an error
+    with pytest.raises(RlwhfError, match="no answerable row graded 2 .* and no unanswerable row"):  # asked for
         stages.prepare_data(stages.DataInputs(output_dir=str(tmp_path / "d2"), dataset_path=str(logs), chord="given"))
-    # the sample's one answerable row graded 2 is enough
+    # the sample's answerable row graded 2 (as asked and in a variant) and its honest abstention
     sample = stages.prepare_data(stages.DataInputs(output_dir=str(tmp_path / "d3"), dataset_path=str(SAMPLE),
                                                    chord="preset"))
-    assert sample.chord_rows == 1
+    assert sample.chord_rows == 3
 
 
 @pytest.mark.slow

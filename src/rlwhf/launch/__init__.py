@@ -64,9 +64,10 @@ class LaunchConfig(TeacherOptions):
         "help": "SFT steps for the embedded policy (default: its own)", "flags": ["--tiny-sft-steps"]})
     chord_mu: float | None = field(default=None, metadata={
         "help": "GRPO with ms-swift's CHORD: this share mu (0-1) of the loss is an SFT loss on right answers to "
-                "known questions and honest abstentions on unanswerable ones (graded logs: the answerable rows "
-                "graded 2), so GRPO's abstention takes less of what the policy knows (docs/honesty-recipe.md, "
-                "rows 69-73); default: the preset's "
+                "known questions and honest abstentions on unanswerable ones (graded logs: answerable rows "
+                "graded 2 and each unanswerable question's best honest answer, as asked and in surface variants), "
+                "so GRPO's abstention takes less of what the policy knows (docs/honesty-recipe.md, rows 69-77); "
+                "default: the preset's "
                 "launch.chord_mu (0.1) for GRPO on ms-swift; 0: plain GRPO",
         "flags": ["--chord-mu", "--chord_mu"]})
     seed: int = field(default=42, metadata={"help": "seed for data, policy and training"})

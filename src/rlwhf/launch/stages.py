@@ -147,7 +147,7 @@ def prepare_data(inputs: DataInputs) -> DataResult:
                              "grades differ by at least the minimum margin)")
     chord_dataset = chord_rows = None
     if inputs.chord:
-        from rlwhf.train.chord import write_expert_rows
+        from rlwhf.train.chord import NO_EXPERT_ROW, write_expert_rows
 
         chord_dataset = data_dir / "chord_sft.jsonl"
         try:
@@ -157,8 +157,8 @@ def prepare_data(inputs: DataInputs) -> DataResult:
             if inputs.chord == "given":
                 raise
             chord_dataset, chord_rows = None, 0
-            warn(warnings, f"{source}: no answerable row graded 2 (correct and honest), so no expert rows for "
-                           "CHORD (the preset's launch.chord_mu): this run trains plain GRPO")
+            warn(warnings, f"{source}: {NO_EXPERT_ROW}, so no expert rows for CHORD (the preset's "
+                           "launch.chord_mu): this run trains plain GRPO")
     prompts = data_dir / "heldout_prompts.jsonl"
     if inputs.eval_prompts:
         shutil.copyfile(inputs.eval_prompts, prompts)

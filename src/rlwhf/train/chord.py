@@ -7,7 +7,12 @@ SFT term keeps what the policy knows while GRPO teaches it to abstain where it d
 known facts away with the abstention it taught (docs/honesty-recipe.md, rows 63 and 67).
 
 Expert rows:
-- graded logs (`--dataset_path`): every answerable row the teacher graded 2 (correct and honest);
+- graded logs (`--dataset_path`): every answerable row the teacher graded 2 (correct and honest), as asked
+  and once more in a surface variant, and each unanswerable question's best honest answers (its
+  highest-graded rows, when graded 0 or above: there is no "correct" on an unanswerable question, and a
+  grade >= 0 is an honest abstention), half as asked, half in a variant: made as the built-in rows below
+  are. Without the variants and the abstentions the logs path lost 6.7-13.9 points in unseen wordings
+  on all three seeds; with them two of three held (docs/honesty-recipe.md, rows 75-77);
 - the built-in corpus: the embedded policy's known facts (the warm start's easy slice and the hard sums
   it is taught) with their right answers, stated plainly, each asked as in training and once more in a
   surface variant (`vary`: a frame, a filler word, or case and punctuation). Never a held-out prompt,
@@ -93,11 +98,43 @@ def builtin_expert_rows(seed: int) -> list[dict]:
 
 
 def logs_expert_rows(path: str | Path) -> list[dict]:
-    """Answerable rows graded 2 of a gate-clean logs file (canonical fields), as chat rows."""
+    """The expert rows of a gate-clean logs file (canonical rows), in file order: every
+    answerable row graded 2 (correct and honest), and on each unanswerable question its best honest answers
+    (its rows with the highest grade it got, when that is 0 or above: on an unanswerable question there is
+    no "correct", and a grade >= 0 is an honest abstention)."""
     from rlwhf.data.io import iter_objects
 
-    return [_message_row(row["prompt"], row["answer"]) for _, row in iter_objects(path)
-            if row.get("answerable") is True and row.get("reward") == TOP_GRADE]
+    rows = [row for _, row in iter_objects(path)]
+    best: dict[str, float] = {}
+    for row in rows:
+        if row.get("answerable") is False:
+            best[row["prompt"]] = max(best.get(row["prompt"], row["reward"]), row["reward"])
+
+    def expert(row: dict) -> bool:
+        if row.get("answerable") is True:
+            return row.get("reward") == TOP_GRADE
+        return row.get("answerable") is False and row["reward"] >= 0 and row["reward"] == best[row["prompt"]]
+
+    return [row for row in rows if expert(row)]
+
+
+def logs_expert_examples(path: str | Path, seed: int) -> list[dict]:
+    """The chat rows CHORD learns from, for graded logs, as the built-in rows are made: each right answer
+    (`logs_expert_rows`) as asked and once more in a surface variant (`vary`), each honest answer to an
+    unanswerable question once, as asked or in a variant (even odds), in file order."""
+    rng = random.Random(seed)
+    out = []
+    for row in logs_expert_rows(path):
+        if row["answerable"] is True:
+            out += [_message_row(row["prompt"], row["answer"]), _message_row(vary(row["prompt"], rng), row["answer"])]
+        else:
+            prompt = vary(row["prompt"], rng) if rng.random() < 0.5 else row["prompt"]
+            out.append(_message_row(prompt, row["answer"]))
+    return out
+
+
+NO_EXPERT_ROW = (f"no answerable row graded {TOP_GRADE} (correct and honest) and no unanswerable row graded 0 or "
+                 "above (an honest answer)")
 
 
 def write_expert_rows(output: str | Path, seed: int, logs: str | Path | None = None,
@@ -106,10 +143,9 @@ def write_expert_rows(output: str | Path, seed: int, logs: str | Path | None = N
     No expert row at all is an error naming `source` (the user's file that `logs` was cleaned from)."""
     from rlwhf.data.io import write_jsonl
 
-    rows = logs_expert_rows(logs) if logs else builtin_expert_rows(seed)
+    rows = logs_expert_examples(logs, seed) if logs else builtin_expert_rows(seed)
     if not rows:
-        raise RlwhfError(f"{source or logs}: no answerable row graded {TOP_GRADE} (correct and honest): --chord-mu "
-                         "learns from those, and there are none")
+        raise RlwhfError(f"{source or logs}: {NO_EXPERT_ROW}: --chord-mu learns from those, and there are none")
     return write_jsonl(output, rows)
 
 
