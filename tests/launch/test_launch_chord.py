@@ -86,6 +86,18 @@ def test_logs_expert_rows_are_right_answers_and_honest_abstentions(tmp_path):
                                              ("rFalse", "a0"), ("tFalse", "a0"), ("tFalse", "a0")]
 
 
+def test_vary_gives_a_one_word_prompt_a_frame():
+    import random
+
+    from rlwhf.train.chord import FRAMES, vary
+
+    # a user's logs may hold one-word prompts: there is no room for a filler inside, so they get a frame
+    variants = {vary("Hello?", random.Random(seed)) for seed in range(40)}
+    frames = {frame.format(p="Hello?") for frame in FRAMES}
+    assert variants <= frames | {"hello?", "Hello?", "hello", "Hello", "hello??", "Hello??"}
+    assert variants & frames and len(variants) > 3
+
+
 def test_logs_expert_examples_add_surface_variants_as_the_builtin_rows_do(tmp_path):
     logs = tmp_path / "synth.jsonl"
     synth.write_synth(synth.SynthConfig(output=str(logs), seed=7, split="train"))

@@ -59,10 +59,10 @@ def vary(prompt: str, rng: random.Random) -> str:
     'What is the capital of France? I am curious.'
     """
     kind = rng.choice(("frame", "filler", "case"))
-    if kind == "frame":
+    words = prompt.split()
+    if kind == "frame" or (kind == "filler" and len(words) < 2):  # no room inside one word: a frame
         return rng.choice(FRAMES).format(p=prompt)
     if kind == "filler":
-        words = prompt.split()
         words.insert(rng.randrange(1, len(words)), rng.choice(FILLERS))
         return " ".join(words)
     out = prompt.lower() if rng.random() < 0.5 else prompt
