@@ -20,7 +20,8 @@ QUESTIONS = [
 
 
 def run_swift_grpo(model: Path, tmp_path: Path, reward_funcs: str, batch: int, env: dict, *extra: str) -> Path:
-    """`swift rlhf --rlhf_type grpo` for 2 steps on QUESTIONS (2 generations each); returns its --output_dir."""
+    """`swift rlhf --rlhf_type grpo` for 2 steps on QUESTIONS (2 generations each); returns its --output_dir.
+    Its stdout and stderr are kept in `tmp_path / "swift.log"`."""
     data = tmp_path / "grpo.jsonl"
     data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": q}], "solution": s,
                                         "answerable": a}) + "\n" for q, s, a in QUESTIONS))
@@ -35,6 +36,7 @@ def run_swift_grpo(model: Path, tmp_path: Path, reward_funcs: str, batch: int, e
     env = {**os.environ, "HF_HUB_OFFLINE": "1", **env}
     env.pop("RLWHF_REWARD_ARTIFACT", None)
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    (tmp_path / "swift.log").write_text(proc.stdout + proc.stderr)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out
 

@@ -11,6 +11,8 @@ without one the rubric judge alone grades against the references.
 `--reward_funcs rlwhf_teacher` is the teacher in the loop (`rlwhf.reward.teacher_reward`): an async reward
 (ms-swift runs it with asyncio) configured by the RLWHF_TEACHER_* variables the plan writes; its per-step
 counters go to `<run dir>/teacher_reward.jsonl`, where `rlwhf train` reads them.
+
+Loading the plugin also skips GRPO's redundant old-policy forward on ms-swift 4.6 (`swift_old_logps`).
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from typing import Any, List
 from swift.rewards import ORM, orms
 from swift.rewards.orm import AsyncORM
 
+from rlwhf.integrations.swift_old_logps import install_in_swift
 from rlwhf.preset import HONESTY_ORM, TEACHER_ORM
 from rlwhf.reward.learned import reward_from_env, score_trainer_batch
+
+install_in_swift()  # GRPO: no old-policy forward where it equals the training forward's (swift_old_logps)
 
 REWARD_NAME = HONESTY_ORM
 
