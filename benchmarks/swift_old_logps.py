@@ -70,8 +70,9 @@ def main() -> int:
             print(f"  {variant:7s} run {i}: {r['wall_s']:6.2f} s wall, {len(r['steps'])} steps, step time "
                   f"{r['step_time_s']:.2f} s (steps 2-{len(r['steps'])}), old-policy forward "
                   f"{'skipped' if r['skipped'] else 'run'}", flush=True)
-    same = all(a.get(k) == b.get(k) for x in runs["compute"] for y in runs["skip"]
-               for a, b in zip(x["steps"], y["steps"]) for k in SAME)
+    same = (all(len(r["steps"]) == ns.steps for r in runs["compute"] + runs["skip"])
+            and all(a.get(k) == b.get(k) for x in runs["compute"] for y in runs["skip"]
+                    for a, b in zip(x["steps"], y["steps"]) for k in SAME))
     compute = statistics.median(r["step_time_s"] for r in runs["compute"])
     skip = statistics.median(r["step_time_s"] for r in runs["skip"])
     wall_c = statistics.median(r["wall_s"] for r in runs["compute"])

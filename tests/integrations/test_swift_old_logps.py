@@ -4,7 +4,10 @@ gate holds, and that a real `swift rlhf` run logs the same numbers with and with
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from contextlib import contextmanager
+from pathlib import Path
 from types import SimpleNamespace as NS
 
 import pytest
@@ -124,3 +127,14 @@ def test_real_grpo_logs_the_same_numbers_without_the_forward(tiny_model_dir, tmp
     assert tuner == "lora" or _steps(runs["skip"])[1]["kl"] != 0.0
     logged = {mode: "old-policy forward is skipped" in (tmp_path / mode / "swift.log").read_text() for mode in runs}
     assert logged == {"compute": False, "skip": True}
+
+
+@pytest.mark.slow
+def test_benchmark_runs_both_variants_and_finds_the_same_numbers(tmp_path):
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "swift_old_logps.py"
+    proc = subprocess.run([sys.executable, str(script), "--steps", "2", "--repeats", "1", "--work", str(tmp_path),
+                           "--json", str(tmp_path / "figures.json")], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    figures = json.loads((tmp_path / "figures.json").read_text())
+    assert figures["same_numbers"] and figures["skipped_in_every_skip_run"] and figures["run_in_every_compute_run"]
+    assert "identical in the two variants" in proc.stdout and figures["step_time_ratio"] > 0
