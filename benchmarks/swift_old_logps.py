@@ -12,18 +12,16 @@ the same loss, reward, KL and gradient norm at every step (they should: the skip
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_overhead import policy, prepare  # noqa: E402  (the same plan and policy as that benchmark)
+from train_overhead import alternating, parse_and_prepare  # noqa: E402  (the same plan and policy as that benchmark)
 
 SAME = ("loss", "reward", "kl", "grad_norm", "reward_std")
 
@@ -46,30 +44,14 @@ def run_once(variant: str, plan, work: Path, index: int) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeats", type=int, default=2, help="runs per variant (median reported)")
-    ap.add_argument("--steps", type=int, default=30, help="GRPO steps per run")
-    ap.add_argument("--policy", default="untrained",
-                    help="untrained (default policy's size, random weights: fast to build), sft (the "
-                         "embedded SFT policy, cached), or a model folder")
-    ap.add_argument("--work", default=None, help="working folder (default: a temp dir)")
-    ap.add_argument("--json", default=None, help="also write the figures here")
-    ns = ap.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    work = Path(ns.work or tempfile.mkdtemp(prefix="rlwhf-bench-oldlogps-")).resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    plan = prepare(work, ns.steps, policy(ns.policy, work))
+    ns, work, plan = parse_and_prepare(__doc__, 2, 30, "rlwhf-bench-oldlogps-")
     print(f"plan: GRPO, {ns.steps} steps, batch {plan.args['per_device_train_batch_size']}, "
           f"{plan.args['num_generations']} generations, beta {plan.args.get('beta')}, policy {ns.policy}; "
           f"{ns.repeats} runs per variant, alternating")
-    runs = {"compute": [], "skip": []}
-    for i in range(ns.repeats):
-        for variant in (("compute", "skip") if i % 2 == 0 else ("skip", "compute")):
-            r = run_once(variant, plan, work, i)
-            runs[variant].append(r)
-            print(f"  {variant:7s} run {i}: {r['wall_s']:6.2f} s wall, {len(r['steps'])} steps, step time "
-                  f"{r['step_time_s']:.2f} s (steps 2-{len(r['steps'])}), old-policy forward "
-                  f"{'skipped' if r['skipped'] else 'run'}", flush=True)
+    runs = alternating(("compute", "skip"), ns.repeats, lambda variant, i: run_once(variant, plan, work, i),
+                       lambda variant, i, r: f"  {variant:7s} run {i}: {r['wall_s']:6.2f} s wall, "
+                       f"{len(r['steps'])} steps, step time {r['step_time_s']:.2f} s (steps 2-{len(r['steps'])}), "
+                       f"old-policy forward {'skipped' if r['skipped'] else 'run'}")
     same = (all(len(r["steps"]) == ns.steps for r in runs["compute"] + runs["skip"])
             and all(a.get(k) == b.get(k) for x in runs["compute"] for y in runs["skip"]
                     for a, b in zip(x["steps"], y["steps"]) for k in SAME))

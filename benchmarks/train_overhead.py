@@ -113,10 +113,12 @@ def run_once(variant: str, plan, work: Path, index: int) -> dict:
     return result
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeats", type=int, default=3, help="runs per variant (median reported)")
-    ap.add_argument("--steps", type=int, default=10, help="GRPO steps per run")
+def parse_and_prepare(doc: str, repeats: int, steps: int, prefix: str):
+    """The command line both GRPO benchmarks share (this one and swift_old_logps.py), then the plan:
+    returns (args, work folder, plan)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=repeats, help="runs per variant (median reported)")
+    ap.add_argument("--steps", type=int, default=steps, help="GRPO steps per run")
     ap.add_argument("--policy", default="untrained",
                     help="untrained (default policy's size, random weights: fast to build), sft (the "
                          "embedded SFT policy, cached), or a model folder")
@@ -124,22 +126,37 @@ def main() -> int:
     ap.add_argument("--json", default=None, help="also write the figures here")
     ns = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    work = Path(ns.work or tempfile.mkdtemp(prefix="rlwhf-bench-train-")).resolve()
+    work = Path(ns.work or tempfile.mkdtemp(prefix=prefix)).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    plan = prepare(work, ns.steps, policy(ns.policy, work))
+    return ns, work, prepare(work, ns.steps, policy(ns.policy, work))
+
+
+def alternating(variants: tuple[str, str], repeats: int, run, line) -> dict[str, list[dict]]:
+    """`run(variant, i)` for both variants `repeats` times, the order swapped every other round (so that a
+    machine slowing down or speeding up does not favour one); prints `line(variant, i, result)` for each."""
+    runs: dict[str, list[dict]] = {v: [] for v in variants}
+    for i in range(repeats):
+        for variant in (variants if i % 2 == 0 else variants[::-1]):
+            result = run(variant, i)
+            runs[variant].append(result)
+            print(line(variant, i, result), flush=True)
+    return runs
+
+
+def main() -> int:
+    ns, work, plan = parse_and_prepare(__doc__, 3, 10, "rlwhf-bench-train-")
     print(f"plan: GRPO, {ns.steps} steps, batch {plan.args['per_device_train_batch_size']}, "
           f"{plan.args['num_generations']} generations, max_completion_length "
           f"{plan.args['max_completion_length']}, policy {ns.policy}; {ns.repeats} runs per variant, alternating")
-    runs = {"bare": [], "rlwhf": []}
-    for i in range(ns.repeats):
-        for variant in (("bare", "rlwhf") if i % 2 == 0 else ("rlwhf", "bare")):
-            r = run_once(variant, plan, work, i)
-            runs[variant].append(r)
-            own = (f", supervisor CPU {r['supervisor_cpu_s']:.2f} s of {r['trainer_cpu_s']:.1f} s"
-                   if variant == "rlwhf" else "")
-            print(f"  {variant:5s} run {i}: {r['wall_s']:6.2f} s wall, {r['steps']} steps, "
-                  f"step time {r['step_time_s']:.2f} s, reward fn {r['reward_s'] * 1000:.1f} ms "
-                  f"in {r['reward_calls']} calls{own}", flush=True)
+
+    def line(variant: str, i: int, r: dict) -> str:
+        own = (f", supervisor CPU {r['supervisor_cpu_s']:.2f} s of {r['trainer_cpu_s']:.1f} s"
+               if variant == "rlwhf" else "")
+        return (f"  {variant:5s} run {i}: {r['wall_s']:6.2f} s wall, {r['steps']} steps, "
+                f"step time {r['step_time_s']:.2f} s, reward fn {r['reward_s'] * 1000:.1f} ms "
+                f"in {r['reward_calls']} calls{own}")
+
+    runs = alternating(("bare", "rlwhf"), ns.repeats, lambda variant, i: run_once(variant, plan, work, i), line)
     bare = statistics.median(r["wall_s"] for r in runs["bare"])
     wrapped = statistics.median(r["wall_s"] for r in runs["rlwhf"])
     all_runs = runs["bare"] + runs["rlwhf"]
