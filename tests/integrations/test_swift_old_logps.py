@@ -4,6 +4,7 @@ gate holds, and that a real `swift rlhf` run logs the same numbers with and with
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -138,3 +139,22 @@ def test_benchmark_runs_both_variants_and_finds_the_same_numbers(tmp_path):
     figures = json.loads((tmp_path / "figures.json").read_text())
     assert figures["same_numbers"] and figures["skipped_in_every_skip_run"] and figures["run_in_every_compute_run"]
     assert "identical in the two variants" in proc.stdout and figures["step_time_ratio"] > 0
+
+
+def test_loading_the_plugin_leaves_trl_alone():
+    """ms-swift's trainer module replaces TRL's GRPOTrainer.__init__ when imported; the plugin (loaded and its
+    reward built, as in a process that runs TRL) must not import it, so TRL keeps its own signature."""
+    code = (
+        "import inspect, trl\n"
+        "from swift.utils.utils import import_external_file\n"
+        "from swift.rewards import orms\n"
+        "from rlwhf.reward import plugin_path\n"
+        "import_external_file(plugin_path())\n"
+        "orms['rlwhf_honesty'](args=None)\n"
+        "import sys\n"
+        "print('swift trainer loaded:', 'swift.rlhf_trainers.grpo_trainer' in sys.modules)\n"
+        "print('trl reward_funcs:', 'reward_funcs' in inspect.signature(trl.GRPOTrainer.__init__).parameters)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "swift trainer loaded: False" in proc.stdout and "trl reward_funcs: True" in proc.stdout

@@ -12,8 +12,8 @@ saves one of the step's forwards (`benchmarks/swift_old_logps.py`).
 
 The skip keeps every consumer that reads the old log-probabilities before the training forward: the KL in
 the reward (`kl_in_reward` with `beta` != 0), an explicit teacher (OPD, RLSD), a batch with a teacher view
-(OPSD), and the Liger loss. The rlwhf plugin installs it on ms-swift 4.6 only (the code it relies on is
-that release's); `RLWHF_SWIFT_OLD_LOGPS=compute` turns it off.
+(OPSD), and the Liger loss. The rlwhf rewards install it when ms-swift builds them, on ms-swift 4.6 only
+(the code it relies on is that release's); `RLWHF_SWIFT_OLD_LOGPS=compute` turns it off.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sys
 
 ENV = "RLWHF_SWIFT_OLD_LOGPS"
 SUPPORTED = ("4.6.",)
@@ -109,11 +110,13 @@ def _log(message: str) -> None:
 
 
 def install_in_swift() -> bool:
-    """`install` on the GRPOTrainer of the ms-swift found in this process (nothing when it cannot load)."""
-    try:
-        import swift
-        from swift.rlhf_trainers.grpo_trainer import GRPOTrainer
-    except ImportError:
+    """`install` on the GRPOTrainer of the ms-swift in this process, once ms-swift has loaded it (the
+    rewards call this from their constructors, which ms-swift's GRPOTrainer runs). Never imports it:
+    ms-swift's trainer module replaces TRL's `GRPOTrainer.__init__` when imported, which would break TRL in
+    any process that only loaded the plugin."""
+    trainer_module = sys.modules.get("swift.rlhf_trainers.grpo_trainer")
+    if trainer_module is None:
         return False
+    import swift
 
-    return install(GRPOTrainer, swift.__version__)
+    return install(trainer_module.GRPOTrainer, swift.__version__)

@@ -12,7 +12,8 @@ without one the rubric judge alone grades against the references.
 (ms-swift runs it with asyncio) configured by the RLWHF_TEACHER_* variables the plan writes; its per-step
 counters go to `<run dir>/teacher_reward.jsonl`, where `rlwhf train` reads them.
 
-Loading the plugin also skips GRPO's redundant old-policy forward on ms-swift 4.6 (`swift_old_logps`).
+Building either reward (ms-swift's GRPOTrainer does, in its constructor) also skips GRPO's redundant
+old-policy forward on ms-swift 4.6 (`swift_old_logps`).
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from rlwhf.integrations.swift_old_logps import install_in_swift
 from rlwhf.preset import HONESTY_ORM, TEACHER_ORM
 from rlwhf.reward.learned import reward_from_env, score_trainer_batch
 
-install_in_swift()  # GRPO: no old-policy forward where it equals the training forward's (swift_old_logps)
-
 REWARD_NAME = HONESTY_ORM
 
 
@@ -36,6 +35,7 @@ class RlwhfHonesty(ORM):
 
     def __init__(self, args: Any = None, artifact: str | None = None, **kwargs):
         super().__init__(args, **kwargs)
+        install_in_swift()
         self.reward = reward_from_env(artifact)
 
     def __call__(self, completions: List[Any], **kwargs) -> List[float]:
@@ -53,6 +53,7 @@ class RlwhfTeacher(AsyncORM):
 
     def __init__(self, args: Any = None, **kwargs):
         super().__init__(args, **kwargs)
+        install_in_swift()
         from rlwhf.reward.teacher_reward import reward_for_env
 
         self.reward = reward_for_env(telemetry_dir=getattr(args, "output_dir", None))
