@@ -102,8 +102,9 @@ def test_logs_expert_examples_add_surface_variants_as_the_builtin_rows_do(tmp_pa
     logs = tmp_path / "synth.jsonl"
     synth.write_synth(synth.SynthConfig(output=str(logs), seed=7, split="train"))
     expert = logs_expert_rows(logs)
-    examples = logs_expert_examples(logs, 7)
-    assert logs_expert_examples(logs, 7) == examples  # the same for the same seed
+    examples, language = logs_expert_examples(logs, 7)
+    assert language == "en"
+    assert logs_expert_examples(logs, 7) == (examples, "en")  # the same for the same seed
     chat = lambda row: (row["messages"][0]["content"], row["messages"][1]["content"])  # noqa: E731
     answers = [r for r in expert if r["answerable"]]
     assert len(examples) == 2 * len(answers) + len(expert) - len(answers)
@@ -121,6 +122,49 @@ def test_logs_expert_examples_add_surface_variants_as_the_builtin_rows_do(tmp_pa
     unanswerable = len(expert) - len(answers)
     assert unanswerable > 1000 and 0.4 < as_asked / unanswerable < 0.6
     assert {chat(r)[1] for r in examples if chat(r)[1].startswith("Nobody")} == {"Nobody can know that."}
+
+
+# Graded logs in German and in Chinese: capitals (graded 2: right and plain) and questions nobody can answer
+# (graded 0: an honest abstention).
+FOREIGN_LOGS = {
+    "de": [("Was ist die Hauptstadt von {}?", "Die Hauptstadt ist {}.", c) for c in
+           (("Frankreich", "Paris"), ("Italien", "Rom"), ("Spanien", "Madrid"), ("Polen", "Warschau"))]
+          + [("Wer gewinnt die Fußball-Weltmeisterschaft {}?", "Das weiß niemand.", (y, "")) for y in (2090, 2094)],
+    "zh": [("{}的首都是哪里？", "首都是{}。", c) for c in
+           (("法国", "巴黎"), ("意大利", "罗马"), ("西班牙", "马德里"), ("波兰", "华沙"))]
+          + [("{}年世界杯冠军是谁？", "没有人知道。", (y, "")) for y in (2090, 2094)],
+}
+
+
+def _write_foreign_logs(path: Path, language: str) -> None:
+    rows = []
+    for question, answer, (subject, fact) in FOREIGN_LOGS[language]:
+        answerable = bool(fact)
+        rows.append({"prompt": question.format(subject), "answer": answer.format(fact),
+                     "reward": 2 if answerable else 0, "answerable": answerable})
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+
+
+@pytest.mark.parametrize("language", ["de", "zh"])
+def test_logs_not_in_english_get_variants_without_english_words(tmp_path, language):
+    from rlwhf.train.chord import END_MARKS, FILLERS, FRAMES
+
+    logs = tmp_path / f"logs.{language}.jsonl"
+    _write_foreign_logs(logs, language)
+    examples, found = logs_expert_examples(logs, 7)
+    assert found == language
+    prompts = {row["prompt"] for row in logs_expert_rows(logs)}
+    english = [frame.format(p="").strip(" :,") for frame in FRAMES] + list(FILLERS)
+    variants = [row["messages"][0]["content"] for row in examples if row["messages"][0]["content"] not in prompts]
+    assert len(variants) >= 4  # every right answer once more in a variant, some abstentions too
+    for variant in variants:
+        assert not any(word in variant for word in english), variant
+        # case and punctuation only: the same words as a prompt it came from
+        assert variant.lower().rstrip(END_MARKS) in {p.lower().rstrip(END_MARKS) for p in prompts}, variant
+    # the launch's data stage names the language; the report says what the variants were
+    result = stages.prepare_data(stages.DataInputs(output_dir=str(tmp_path / "data"), dataset_path=str(logs),
+                                                   chord="given"))
+    assert result.chord_language == language and result.chord_rows == len(examples)
 
 
 def test_plan_overrides_keep_mu_constant_and_refuse_a_mu_outside_0_1(tmp_path):
@@ -195,7 +239,8 @@ def test_default_launch_trains_with_chord_and_its_expert_rows(tiny_model_dir, tm
                  "--eval-limit", "8"]) == 0
     report = json.loads((out / "report.json").read_text())
     expert = out / "data" / "chord_sft.jsonl"
-    assert report["chord"] == {"mu": 0.1, "dataset": str(expert), "rows": len(expert.read_text().splitlines())}
+    assert report["chord"] == {"mu": 0.1, "dataset": str(expert), "rows": len(expert.read_text().splitlines()),
+                               "language": "en"}
     assert report["train"]["global_step"] == 2
     command = " ".join(report["plan"]["command"])
     assert f"--chord_sft_dataset {expert}" in command and "--chord_mu_peak 0.1" in command

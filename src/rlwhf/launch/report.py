@@ -75,8 +75,10 @@ def _markdown(report: dict) -> str:
               f"{report['plan']['max_steps']} steps; wall time {report['wall_seconds']:.0f} s.", ""]
     if report.get("chord"):
         c = report["chord"]
+        variants = ("" if c.get("language") in (None, "en") else
+                    f" Their prompts are in `{c['language']}`: surface variants change case and punctuation only.")
         lines += [f"CHORD: {c['mu']:g} of the loss is an SFT loss on {c['rows']} expert rows (`{c['dataset']}`), "
-                  "the rest GRPO's.", ""]
+                  f"the rest GRPO's.{variants}", ""]
     if report.get("reward_shaping"):
         lines += [f"GRPO reward shaping (training rewards only; the evaluation reads the rubric's grades): "
                   f"`{json.dumps(report['reward_shaping'], sort_keys=True)}`.", ""]
@@ -219,4 +221,5 @@ def write_report(out: Path, *, cfg, data, reward, plan, policy, trained, warning
 def _chord(args: dict, data: dict) -> dict | None:
     if "chord_sft_dataset" not in args:
         return None
-    return {"mu": args.get("chord_mu_peak"), "dataset": args["chord_sft_dataset"], "rows": data.get("chord_rows")}
+    return {"mu": args.get("chord_mu_peak"), "dataset": args["chord_sft_dataset"], "rows": data.get("chord_rows"),
+            "language": data.get("chord_language")}

@@ -87,6 +87,7 @@ class DataResult:
     sha256: dict[str, str] = field(default_factory=dict)  # path -> digest of each file a later stage reads
     chord_dataset: str | None = None
     chord_rows: int | None = None
+    chord_language: str | None = None  # of the expert rows' prompts (English frames only for English ones)
 
 
 def prepare_data(inputs: DataInputs) -> DataResult:
@@ -145,14 +146,14 @@ def prepare_data(inputs: DataInputs) -> DataResult:
         if not dpo_pairs:
             raise RlwhfError(f"{source or raw}: no DPO pairs (each prompt needs two answers whose "
                              "grades differ by at least the minimum margin)")
-    chord_dataset = chord_rows = None
+    chord_dataset = chord_rows = chord_language = None
     if inputs.chord:
         from rlwhf.train.chord import NO_EXPERT_ROW, write_expert_rows
 
         chord_dataset = data_dir / "chord_sft.jsonl"
         try:
-            chord_rows = write_expert_rows(chord_dataset, inputs.seed, logs=clean if source else None,
-                                           source=source)
+            chord_rows, chord_language = write_expert_rows(chord_dataset, inputs.seed, source=source,
+                                                           logs=clean if source else None)
         except RlwhfError:
             if inputs.chord == "given":
                 raise
@@ -172,7 +173,8 @@ def prepare_data(inputs: DataInputs) -> DataResult:
                       heldout_prompts=str(prompts), heldout_n=count_rows(prompts),
                       dpo_dataset=dpo_dataset and str(dpo_dataset), dpo_pairs=dpo_pairs,
                       sha256={str(p): file_sha256(p) for p in made},
-                      chord_dataset=chord_dataset and str(chord_dataset), chord_rows=chord_rows)
+                      chord_dataset=chord_dataset and str(chord_dataset), chord_rows=chord_rows,
+                      chord_language=chord_language)
 
 
 def subsample(path: Path, limit: int, seed: int) -> None:

@@ -11,7 +11,8 @@ Expert rows:
   and once more in a surface variant, and each unanswerable question's best honest answers (its
   highest-graded rows, when graded 0 or above: there is no "correct" on an unanswerable question, and a
   grade >= 0 is an honest abstention), half as asked, half in a variant: made as the built-in rows below
-  are. Without the variants and the abstentions the logs path lost 6.7-13.9 points in unseen wordings
+  are (logs whose prompts are not in English get case and punctuation variants only: the frames and
+  fillers are English). Without the variants and the abstentions the logs path lost 6.7-13.9 points in unseen wordings
   on all three seeds; with them two of three held (docs/honesty-recipe.md, rows 75-77);
 - the built-in corpus: the embedded policy's known facts (the warm start's easy slice and the hard sums
   it is taught) with their right answers, stated plainly, each asked as in training and once more in a
@@ -51,13 +52,19 @@ FRAMES = ("Quick question: {p}", "{p} Thanks.", "{p} Any idea?", "Hey, {p}", "Um
 FILLERS = ("actually", "just", "really", "exactly", "now")
 
 
-def vary(prompt: str, rng: random.Random) -> str:
+def vary(prompt: str, rng: random.Random, english: bool = True) -> str:
     """One surface variant of a prompt: a frame around it, a filler word inside it, or case and
-    punctuation noise.
+    punctuation noise. The frames and fillers are English: a prompt in another language (`english`
+    False, or letters outside ASCII) gets case and punctuation noise only (`punctuate`), never English
+    words inside it.
 
     >>> vary("What is the capital of France?", random.Random(1))
     'What is the capital of France? I am curious.'
+    >>> vary("Was ist die Hauptstadt von Frankreich?", random.Random(1), english=False)
+    'was ist die hauptstadt von frankreich??'
     """
+    if not english or not _ascii_letters(prompt):
+        return punctuate(prompt, rng)
     kind = rng.choice(("frame", "filler", "case"))
     words = prompt.split()
     if kind == "frame" or (kind == "filler" and len(words) < 2):  # no room inside one word: a frame
@@ -67,6 +74,46 @@ def vary(prompt: str, rng: random.Random) -> str:
         return " ".join(words)
     out = prompt.lower() if rng.random() < 0.5 else prompt
     return out.rstrip("?.") if rng.random() < 0.7 else out + "?"
+
+
+def _ascii_letters(text: str) -> bool:
+    return all(ch.isascii() for ch in text if ch.isalpha())
+
+
+ENGLISH = "en"
+# Sentence-final marks, Latin and full-width (Chinese, Japanese), that `punctuate` drops or doubles.
+END_MARKS = "?.!？。！"
+
+
+def punctuate(prompt: str, rng: random.Random) -> str:
+    """A surface variant in any language: lower case half the time (where the script has case), then the
+    final mark dropped, or a question mark added (full-width after full-width text). Never the prompt
+    itself when a variant exists.
+
+    >>> punctuate("法国的首都是哪里？", random.Random(3))
+    '法国的首都是哪里'
+    """
+    out = prompt.lower() if rng.random() < 0.5 else prompt
+    bare = out.rstrip(END_MARKS + " ")
+    wide = any(ch in "？。！" for ch in prompt) or any(ord(ch) >= 0x3000 for ch in prompt)
+    mark = "？" if wide else "?"
+    options = [v for v in (bare, out + mark) if v and v != prompt] or [out]
+    return options[0] if rng.random() < 0.7 or len(options) == 1 else options[1]
+
+
+def prompts_language(prompts: list[str], limit: int = 2000) -> str:
+    """The language of `prompts` (an ISO 639-1 code from py3langid, a language identifier whose model ships
+    in its wheel), read from their text together: one short question alone is often misread (about 8% of
+    the built-in English prompts, "Calculate 12 plus 18." as Malay), a page of them is not. Reads at most
+    `limit` distinct prompts, spread over the list; logs in several languages get the main one."""
+    from rlwhf.errors import require
+
+    py3langid = require("py3langid", "train")
+    distinct = list(dict.fromkeys(prompts))
+    if not distinct:
+        return ENGLISH
+    step = max(1, len(distinct) // limit)
+    return py3langid.classify("\n".join(distinct[::step][:limit]))[0]
 
 
 def builtin_expert_examples(seed: int) -> list[tuple[dict, dict]]:
@@ -118,19 +165,24 @@ def logs_expert_rows(path: str | Path) -> list[dict]:
     return [row for row in rows if expert(row)]
 
 
-def logs_expert_examples(path: str | Path, seed: int) -> list[dict]:
+def logs_expert_examples(path: str | Path, seed: int) -> tuple[list[dict], str]:
     """The chat rows CHORD learns from, for graded logs, as the built-in rows are made: each right answer
     (`logs_expert_rows`) as asked and once more in a surface variant (`vary`), each honest answer to an
-    unanswerable question once, as asked or in a variant (even odds), in file order."""
+    unanswerable question once, as asked or in a variant (even odds), in file order; and the language of
+    the logs' prompts (`prompts_language`): logs not in English get no English frames or fillers."""
     rng = random.Random(seed)
+    experts = logs_expert_rows(path)
+    language = prompts_language([row["prompt"] for row in experts]) if experts else ENGLISH
+    english = language == ENGLISH
     out = []
-    for row in logs_expert_rows(path):
+    for row in experts:
         if row["answerable"] is True:
-            out += [_message_row(row["prompt"], row["answer"]), _message_row(vary(row["prompt"], rng), row["answer"])]
+            out += [_message_row(row["prompt"], row["answer"]),
+                    _message_row(vary(row["prompt"], rng, english), row["answer"])]
         else:
-            prompt = vary(row["prompt"], rng) if rng.random() < 0.5 else row["prompt"]
+            prompt = vary(row["prompt"], rng, english) if rng.random() < 0.5 else row["prompt"]
             out.append(_message_row(prompt, row["answer"]))
-    return out
+    return out, language
 
 
 NO_EXPERT_ROW = (f"no answerable row graded {TOP_GRADE} (correct and honest) and no unanswerable row graded 0 or "
@@ -138,15 +190,16 @@ NO_EXPERT_ROW = (f"no answerable row graded {TOP_GRADE} (correct and honest) and
 
 
 def write_expert_rows(output: str | Path, seed: int, logs: str | Path | None = None,
-                      source: str | Path | None = None) -> int:
-    """Write the expert rows (from `logs` when given, else the built-in corpus) to `output`; returns how many.
-    No expert row at all is an error naming `source` (the user's file that `logs` was cleaned from)."""
+                      source: str | Path | None = None) -> tuple[int, str]:
+    """Write the expert rows (from `logs` when given, else the built-in corpus) to `output`; returns how many
+    and the language of their prompts (the built-in corpus is English). No expert row at all is an error
+    naming `source` (the user's file that `logs` was cleaned from)."""
     from rlwhf.data.io import write_jsonl
 
-    rows = logs_expert_examples(logs, seed) if logs else builtin_expert_rows(seed)
+    rows, language = logs_expert_examples(logs, seed) if logs else (builtin_expert_rows(seed), ENGLISH)
     if not rows:
         raise RlwhfError(f"{source or logs}: {NO_EXPERT_ROW}: --chord-mu learns from those, and there are none")
-    return write_jsonl(output, rows)
+    return write_jsonl(output, rows), language
 
 
 def check_mu(mu: float, name: str = "--chord-mu") -> None:
