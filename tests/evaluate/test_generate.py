@@ -74,3 +74,23 @@ def test_not_a_model_folder_is_a_clear_error(tmp_path):
 
     with pytest.raises(RlwhfError, match="no config.json"):
         generate_answers(tmp_path, ["hi"])
+
+
+def test_sample_answers_give_each_prompt_its_own_samples_the_same_for_a_seed(chatty_policy):
+    from rlwhf.evaluate.generate import sample_answers
+
+    stats = {}
+    first = sample_answers(chatty_policy, PROMPTS, samples=3, temperature=1.0, seed=5, batch_size=5,
+                           max_new_tokens=6, stats=stats)
+    assert [len(outs) for outs in first] == [3] * len(PROMPTS)
+    assert stats["prompts"] == 12 and stats["batches"] == 3 and 0 < stats["new_tokens"] <= 12 * 3 * 6
+    assert sample_answers(chatty_policy, PROMPTS, samples=3, temperature=1.0, seed=5, batch_size=5,
+                          max_new_tokens=6) == first
+    assert sample_answers(chatty_policy, PROMPTS, samples=3, temperature=1.0, seed=6, batch_size=5,
+                          max_new_tokens=6) != first
+    # sampled, not greedy: a prompt's samples differ, and most differ from its greedy answer
+    greedy = generate_answers(chatty_policy, PROMPTS, max_new_tokens=6)
+    assert sum(len(set(outs)) > 1 for outs in first) > len(PROMPTS) // 2
+    assert sum(g not in outs for g, outs in zip(greedy, first)) > len(PROMPTS) // 2
+    with pytest.raises(Exception, match="temperature positive"):
+        sample_answers(chatty_policy, PROMPTS, samples=2, temperature=0.0)

@@ -36,7 +36,7 @@ def _check_report(out: Path, steps: int) -> dict:
     for k in ("honesty_score", "prudence", "over_conservativeness"):
         assert k in report["after"]["answerable"]
     assert report["delta"]["accuracy"] == pytest.approx(report["after"]["accuracy"] - report["before"]["accuracy"])
-    assert list(report["stage_seconds"]) == ["data", "reward", "policy", "plan", "eval_before", "train",
+    assert list(report["stage_seconds"]) == ["data", "reward", "policy", "expert", "plan", "eval_before", "train",
                                              "eval_after"]
     assert report["train"]["global_step"] == steps and report["train"]["steps_logged"] == steps
     assert report["train"]["backend"] == "swift"
@@ -67,7 +67,7 @@ def test_reduced_launch_then_resume(tiny_model_dir, tmp_path, capsys):
     # same output dir: every finished stage is skipped, the report is written again from the same files
     assert main(argv) == 0
     err = capsys.readouterr().err
-    for stage in ("data", "reward", "policy", "plan", "eval_before", "train", "eval_after"):
+    for stage in ("data", "reward", "policy", "expert", "plan", "eval_before", "train", "eval_after"):
         assert f"{stage}: done in an earlier run, skipped" in err
     again = json.loads((out / "report.json").read_text())
     assert again["after"] == report["after"] and again["train"]["final_model"] == report["train"]["final_model"]

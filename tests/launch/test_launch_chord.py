@@ -167,6 +167,69 @@ def test_logs_not_in_english_get_variants_without_english_words(tmp_path, langua
     assert result.chord_language == language and result.chord_rows == len(examples)
 
 
+def test_fit_to_policy_keeps_the_answers_the_policy_gives_and_its_own_abstentions(monkeypatch):
+    from rlwhf.evaluate import generate
+    from rlwhf.train.chord import fit_to_policy
+
+    experts = [
+        {"prompt": "What is the capital of France?", "answer": "The answer is Paris.", "reference": "Paris",
+         "answerable": True, "reward": 2},
+        {"prompt": "What is the capital of Peru?", "answer": "The answer is Lima.", "reference": "Lima",
+         "answerable": True, "reward": 2},
+        {"prompt": "Name a colour.", "answer": "Blue.", "answerable": True, "reward": 2},  # no reference: kept
+        {"prompt": "Who wins the 2090 World Cup?", "answer": "Nobody can know that.", "answerable": False, "reward": 2},
+        {"prompt": "Who wins the 2090 World Cup?", "answer": "No one knows yet.", "answerable": False, "reward": 2},
+        {"prompt": "Who wins the 2094 World Cup?", "answer": "Nobody can know that.", "answerable": False, "reward": 2},
+    ]
+    samples = {  # what the policy says, four times a question
+        "What is the capital of France?": ["The answer is Lyon.", "The answer is Paris.", "Lyon.", "Nice."],
+        "What is the capital of Peru?": ["The answer is Quito."] * 4,  # never right: not known
+        "Name a colour.": ["Red."] * 4,
+        "Who wins the 2090 World Cup?": ["I can't know that.", "Brazil.", "I can't know that.", "I don't know."],
+        "Who wins the 2094 World Cup?": ["Brazil."] * 4,  # never abstains here: its usual abstention
+    }
+    seen = {}
+
+    def fake_sample(model, prompts, n, temperature, seed, **kwargs):
+        seen.update(model=model, n=n, temperature=temperature, seed=seed)
+        return [samples[p] for p in prompts]
+
+    monkeypatch.setattr(generate, "sample_answers", fake_sample)
+    rows, stats = fit_to_policy(experts, "MODEL", seed=3)
+    assert seen == {"model": "MODEL", "n": 4, "temperature": 0.7, "seed": 3}
+    assert [(r["prompt"], r["answer"]) for r in rows] == [
+        ("What is the capital of France?", "The answer is Paris."),  # one right sample of four: kept
+        ("Name a colour.", "Blue."),
+        ("Who wins the 2090 World Cup?", "I can't know that."),  # its own words, once for the two best rows
+        ("Who wins the 2094 World Cup?", "I can't know that."),  # the abstention it gives most often
+    ]
+    assert stats["answers kept"] == 2 and stats["answers the policy does not know"] == 1
+    assert stats["abstentions in the policy's words"] == 2 and stats["usual abstention"] == "I can't know that."
+    # a policy that never abstains leaves the teacher's words
+    samples["Who wins the 2090 World Cup?"] = ["Brazil."] * 4
+    rows, stats = fit_to_policy(experts, "MODEL", seed=3)
+    assert [r["answer"] for r in rows if r["answerable"] is False] == ["Nobody can know that.", "No one knows yet.",
+                                                                       "Nobody can know that."]
+    assert stats["abstentions in the teacher's words"] == 3 and stats["usual abstention"] is None
+
+
+def test_the_expert_stage_fits_logs_rows_to_the_policy_and_passes_the_builtin_rows_through(tiny_model_dir, tmp_path):
+    data = stages.prepare_data(stages.DataInputs(output_dir=str(tmp_path / "data"), dataset_path=str(SAMPLE),
+                                                 chord="given"))
+    common = dict(output_dir=str(tmp_path / "expert"), chord_dataset=data.chord_dataset,
+                  chord_dataset_sha256=data.sha256[data.chord_dataset], chord_rows=data.chord_rows,
+                  chord_language=data.chord_language, model=str(tiny_model_dir), model_key="k", seed=1)
+    same = stages.fit_expert_rows(stages.ExpertInputs(**common, logs=None))  # the built-in corpus: as made
+    assert (same.chord_dataset, same.chord_rows, same.fit) == (data.chord_dataset, data.chord_rows, None)
+    # an untrained policy gives no right answer: the sample's answerable row goes, its honest abstention stays
+    fitted = stages.fit_expert_rows(stages.ExpertInputs(**common, logs=data.clean))
+    assert fitted.chord_dataset == str(tmp_path / "expert" / "chord_sft.jsonl") and fitted.chord_rows == 1
+    assert fitted.fit["answers the policy does not know"] == 1 and "answers kept" not in fitted.fit
+    assert fitted.chord_dataset_sha256 == stages.file_sha256(fitted.chord_dataset)
+    (row,) = [json.loads(line) for line in Path(fitted.chord_dataset).read_text().splitlines()]
+    assert "Who won the 2087 Nobel Prize in Literature" in row["messages"][0]["content"]
+
+
 def test_plan_overrides_keep_mu_constant_and_refuse_a_mu_outside_0_1(tmp_path):
     args = dict(o.split("=", 1) for o in plan_overrides(tmp_path / "x.jsonl", 0.1, 400, rows=4000))
     assert args["chord_mu_peak"] == args["chord_mu_valley"] == "0.1"
@@ -240,7 +303,7 @@ def test_default_launch_trains_with_chord_and_its_expert_rows(tiny_model_dir, tm
     report = json.loads((out / "report.json").read_text())
     expert = out / "data" / "chord_sft.jsonl"
     assert report["chord"] == {"mu": 0.1, "dataset": str(expert), "rows": len(expert.read_text().splitlines()),
-                               "language": "en"}
+                               "language": "en", "fit": None}  # the built-in rows are made for the embedded policy
     assert report["train"]["global_step"] == 2
     command = " ".join(report["plan"]["command"])
     assert f"--chord_sft_dataset {expert}" in command and "--chord_mu_peak 0.1" in command

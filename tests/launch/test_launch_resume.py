@@ -35,7 +35,7 @@ def test_a_stage_is_skipped_for_the_same_key_and_its_result_comes_back_typed(tmp
     first = StageRunner(tmp_path, fresh=False).run("data", _shout, _Inputs("abc"))
     again = StageRunner(tmp_path, fresh=False).run("data", _shout, _Inputs("abc", verbose=True))
     assert _shout.calls == 1 and again == first == _Result("ABC", {"chars": 3})
-    assert "[1/8] data: done in an earlier run, skipped" in capsys.readouterr().err
+    assert "[1/9] data: done in an earlier run, skipped" in capsys.readouterr().err
     marker = json.loads((tmp_path / "stages" / "data.json").read_text())
     assert marker["key"] == resume_key(_Inputs("abc")) and marker["result"] == {"upper": "ABC", "counts": {"chars": 3}}
 
@@ -73,12 +73,12 @@ def test_changing_one_option_redoes_only_the_stages_that_read_it(tmp_path, capsy
     assert _skipped([*argv, "--eval-limit", "4"], capsys) == set()
 
     # data writes the held-out prompts; its training files are unchanged, so reward and plan are not redone
-    assert _skipped([*argv, "--eval-limit", "6"], capsys) == {"reward", "policy", "plan", "train"}
+    assert _skipped([*argv, "--eval-limit", "6"], capsys) == {"reward", "policy", "expert", "plan", "train"}
     report = json.loads((out / "report.json").read_text())
     assert report["data"]["heldout_n"] == report["after"]["n"] == 6 and report["train"]["global_step"] == 1
 
     argv[-1] = "2"
-    assert _skipped([*argv, "--eval-limit", "6"], capsys) == {"data", "reward", "policy", "eval_before"}
+    assert _skipped([*argv, "--eval-limit", "6"], capsys) == {"data", "reward", "policy", "expert", "eval_before"}
     report = json.loads((out / "report.json").read_text())
     assert report["train"]["global_step"] == 2 and report["plan"]["max_steps"] == 2
     assert report["config"]["max_steps"] == 2 and report["data"]["heldout_n"] == 6
@@ -86,7 +86,7 @@ def test_changing_one_option_redoes_only_the_stages_that_read_it(tmp_path, capsy
     assert report["reward_shaping"] is None
 
     monkeypatch.setenv("RLWHF_REWARD_SHAPING", '{"outcome_rewards": {"wrong": -1}}')
-    assert _skipped([*argv, "--eval-limit", "6"], capsys) == {"data", "reward", "policy", "eval_before"}
+    assert _skipped([*argv, "--eval-limit", "6"], capsys) == {"data", "reward", "policy", "expert", "eval_before"}
     report = json.loads((out / "report.json").read_text())
     assert report["reward_shaping"] == {"outcome_rewards": {"wrong": -1.0}}
     assert 'GRPO reward shaping' in (out / "report.md").read_text()

@@ -5,7 +5,7 @@ or DPO, evaluation, report) as one job, with the trained policy saved as the job
     python3 -m plugins.core.rlwhf_grpo.main --max-steps 2 ...   # elsewhere: exactly `rlwhf launch`
 
 Parameters are LaunchConfig's fields (task.yaml lists them; a test keeps the two in sync). The job's
-progress follows the launch's finished stages (8 of them), each stage's time and the final before/after
+progress follows the launch's finished stages (9 of them), each stage's time and the final before/after
 metrics are logged, the report (json, md, plots) and plan are artifacts, the policy goes to
 `lab.save_model`, and the job ends with `lab.finish` (after-training metrics as its score) or `lab.error`.
 """

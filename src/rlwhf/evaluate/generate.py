@@ -1,4 +1,5 @@
-"""Policy answers for evaluation: greedy, batched, left-padded, through the tokenizer's chat template."""
+"""Policy answers for evaluation: greedy (or sampled: `sample_answers`), batched, left-padded, through the
+tokenizer's chat template."""
 
 from __future__ import annotations
 
@@ -111,6 +112,27 @@ def generate_answers(model_dir, prompts: list[str], batch_size: int = 64, max_ne
     generating (default `auto_threads`; restored afterwards). `stats`, when given, receives
     {"prompts", "batches", "new_tokens", "threads", "seconds"}.
     """
+    return [outs[0] for outs in _generate(model_dir, prompts, batch_size, max_new_tokens, stats, threads,
+                                          system_prompt)]
+
+
+def sample_answers(model_dir, prompts: list[str], samples: int, temperature: float, seed: int = 0,
+                   batch_size: int = 64, max_new_tokens: int = 32, stats: dict | None = None,
+                   threads: int | None = None, system_prompt: str | None = None) -> list[list[str]]:
+    """`samples` sampled answers per prompt (plain temperature sampling: no top-k, no top-p), in order;
+    the same for the same seed. Otherwise as `generate_answers`."""
+    import torch
+
+    if samples < 1 or temperature <= 0:
+        raise RlwhfError("samples must be at least 1 and temperature positive")
+    torch.manual_seed(seed)
+    sampling = {"do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0,
+                "num_return_sequences": samples}
+    return _generate(model_dir, prompts, batch_size, max_new_tokens, stats, threads, system_prompt, sampling)
+
+
+def _generate(model_dir, prompts, batch_size, max_new_tokens, stats, threads, system_prompt,
+              sampling: dict | None = None) -> list[list[str]]:
     import torch
 
     if batch_size < 1 or max_new_tokens < 1:
@@ -123,8 +145,11 @@ def generate_answers(model_dir, prompts: list[str], batch_size: int = 64, max_ne
         eos = getattr(model.generation_config, "eos_token_id", None)
     if isinstance(eos, list):
         eos = eos[0]
+    # Greedy; sampling knobs left in a model's generation_config would only warn under greedy.
+    decoding = sampling or {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+    n = decoding.get("num_return_sequences", 1)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    answers: list[str] = [""] * len(texts)
+    answers: list[list[str]] = [[] for _ in texts]
     started = time.perf_counter()
     batches = new_tokens = 0
     previous_threads = torch.get_num_threads()
@@ -141,22 +166,19 @@ def generate_answers(model_dir, prompts: list[str], batch_size: int = 64, max_ne
                 out = model.generate(
                     **enc,
                     max_new_tokens=max_new_tokens,
-                    do_sample=False,
                     num_beams=1,
                     eos_token_id=eos,
                     pad_token_id=tokenizer.pad_token_id,
-                    # Sampling knobs left in a model's generation_config would only warn under greedy.
-                    temperature=None,
-                    top_p=None,
-                    top_k=None,
+                    **decoding,
                 )
-                for i, ids in zip(idx, out[:, enc["input_ids"].shape[1]:].tolist()):
+                # With n sequences a prompt, generate returns each prompt's n rows one after another.
+                for row, ids in enumerate(out[:, enc["input_ids"].shape[1]:].tolist()):
                     # Cut at the first eos ourselves: an eos that is not a "special" token would survive
                     # skip_special_tokens, and what follows it in a batch is padding.
                     if eos in ids:
                         ids = ids[:ids.index(eos)]
                     new_tokens += len(ids)
-                    answers[i] = tokenizer.decode(ids, skip_special_tokens=True).strip()
+                    answers[idx[row // n]].append(tokenizer.decode(ids, skip_special_tokens=True).strip())
                 batches += 1
                 steps.update(len(idx))
     finally:

@@ -27,7 +27,7 @@ from rlwhf.launch import stages
 from rlwhf.reward.shaping import SHAPING_ENV
 from rlwhf.reward.teacher_reward import TeacherOptions
 
-STAGES = ["data", "reward", "policy", "plan", "eval_before", "train", "eval_after", "report"]
+STAGES = ["data", "reward", "policy", "expert", "plan", "eval_before", "train", "eval_after", "report"]
 
 
 @dataclass
@@ -170,6 +170,11 @@ def _launch(cfg: LaunchConfig) -> dict:
         output_dir=str(out / "reward"), train_rows=data.train_rows, train_rows_sha256=data.sha256[data.train_rows]))
     policy = runner.run("policy", stages.make_policy, stages.PolicyInputs(
         output_dir=str(out / "policy"), model=cfg.model, seed=cfg.seed, sft_steps=cfg.tiny_sft_steps))
+    expert = runner.run("expert", stages.fit_expert_rows, stages.ExpertInputs(
+        output_dir=str(out / "expert"), chord_dataset=data.chord_dataset,
+        chord_dataset_sha256=data.chord_dataset and data.sha256[data.chord_dataset], chord_rows=data.chord_rows,
+        chord_language=data.chord_language, logs=data.clean if cfg.dataset_path else None, model=policy.model,
+        model_key=runner.keys["policy"], seed=cfg.seed))
     grpo = cfg.algo == "grpo"
     dataset = data.grpo_dataset if grpo else data.dpo_dataset
     plan = runner.run("plan", stages.make_plan, stages.PlanInputs(
@@ -178,9 +183,9 @@ def _launch(cfg: LaunchConfig) -> dict:
         teacher=stages.teacher_options(cfg), model=policy.model, policy_key=runner.keys["policy"], dataset=dataset, dataset_sha256=data.sha256[dataset],
         train_prompts=data.train_prompts, reward_artifact=reward.artifact if grpo else None,
         reward_key=runner.keys["reward"] if grpo else None, preset_sha256=_preset_sha256(),
-        reward_shaping=os.environ.get(SHAPING_ENV) if grpo else None, chord_mu=mu if data.chord_dataset else None,
-        chord_dataset=data.chord_dataset, chord_dataset_sha256=data.chord_dataset and data.sha256[data.chord_dataset],
-        chord_rows=data.chord_rows))
+        reward_shaping=os.environ.get(SHAPING_ENV) if grpo else None, chord_mu=mu if expert.chord_dataset else None,
+        chord_dataset=expert.chord_dataset, chord_dataset_sha256=expert.chord_dataset_sha256,
+        chord_rows=expert.chord_rows))
     heldout = {"prompts": data.heldout_prompts, "prompts_sha256": data.sha256[data.heldout_prompts]}
     before = runner.run("eval_before", stages.evaluate_policy, stages.EvalInputs(
         output_dir=str(out / "eval_before"), model=policy.model, model_key=runner.keys["policy"], **heldout))
@@ -193,7 +198,7 @@ def _launch(cfg: LaunchConfig) -> dict:
         output_dir=str(out / "eval_after"), model=trained.final_model, model_key=runner.keys["train"], **heldout,
         baseline=str(out / "eval_before" / "answers.jsonl"), baseline_key=runner.keys["eval_before"]))
     runner.run("report", stages.write_launch_report, stages.ReportInputs(
-        output_dir=str(out), config=asdict(cfg), data=data, reward=reward, policy=policy, plan=plan,
+        output_dir=str(out), config=asdict(cfg), data=data, reward=reward, policy=policy, expert=expert, plan=plan,
         train=trained, eval_before=before, eval_after=after, stage_seconds=dict(runner.seconds),
         wall_seconds=round(time.monotonic() - t_start, 2)), always=True)
     return json.loads((out / "report.json").read_text())

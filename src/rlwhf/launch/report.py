@@ -160,7 +160,7 @@ def _shape_lines(b: dict, a: dict) -> list[str]:
 
 
 def write_report(out: Path, *, cfg, data, reward, plan, policy, trained, warnings, timings,
-                 wall_seconds) -> dict:
+                 wall_seconds, expert: dict | None = None) -> dict:
     """Write DIR/report.json, DIR/report.md and DIR/*.png; returns a small summary for the stage marker."""
     from rlwhf.telemetry.versions import versions
 
@@ -197,7 +197,7 @@ def write_report(out: Path, *, cfg, data, reward, plan, policy, trained, warning
         # what the judge's rewards were mapped through in training (the plan pins it); None: the rubric's grades
         "reward_shaping": json.loads(plan_doc["env"][SHAPING_ENV]) if SHAPING_ENV in plan_doc.get("env", {}) else None,
         # CHORD (--chord-mu): the SFT share of the loss and the expert rows, as the plan passed them to ms-swift
-        "chord": _chord(plan_doc.get("args", {}), data),
+        "chord": _chord(plan_doc.get("args", {}), expert or data),
         "reward_artifact": {"path": reward["artifact"],
                             "heldout_metrics": reward.get("metadata", {}).get("heldout_metrics")},
         "data": {"gate": data["gate"], "train_prompts": data["train_prompts"],
@@ -222,4 +222,4 @@ def _chord(args: dict, data: dict) -> dict | None:
     if "chord_sft_dataset" not in args:
         return None
     return {"mu": args.get("chord_mu_peak"), "dataset": args["chord_sft_dataset"], "rows": data.get("chord_rows"),
-            "language": data.get("chord_language")}
+            "language": data.get("chord_language"), "fit": data.get("fit")}

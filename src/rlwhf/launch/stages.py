@@ -244,6 +244,50 @@ def make_policy(inputs: PolicyInputs) -> PolicyResult:
     return PolicyResult(model=inputs.output_dir, embedded=True)
 
 
+# ---------------------------------------------------------------- 4. expert rows (CHORD)
+@dataclass
+class ExpertInputs:
+    output_dir: str  # DIR/expert
+    chord_dataset: str | None  # the data stage's expert rows (None: no CHORD)
+    chord_dataset_sha256: str | None
+    chord_rows: int | None
+    chord_language: str | None
+    logs: str | None  # the gate-clean logs they came from; None: the built-in corpus
+    model: str
+    model_key: str
+    seed: int
+
+
+@dataclass
+class ExpertResult:
+    chord_dataset: str | None
+    chord_dataset_sha256: str | None
+    chord_rows: int | None
+    chord_language: str | None
+    fit: dict | None = None  # what fitting the logs' rows to the policy changed (`rlwhf.train.chord.fit_to_policy`)
+
+
+def fit_expert_rows(inputs: ExpertInputs) -> ExpertResult:
+    """CHORD's expert rows from graded logs, fitted to the policy: the right answers it can give and the
+    honest abstentions in its own words (`rlwhf.train.chord.fit_to_policy`). The built-in corpus's rows
+    are made for the embedded policy already (its unknown sums are left out by construction): as they are."""
+    as_given = ExpertResult(inputs.chord_dataset, inputs.chord_dataset_sha256, inputs.chord_rows,
+                            inputs.chord_language)
+    if not inputs.chord_dataset or not inputs.logs:
+        return as_given
+    from rlwhf.train.chord import write_fitted_expert_rows
+
+    out = Path(inputs.output_dir) / "chord_sft.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows, language, fit = write_fitted_expert_rows(out, inputs.seed, inputs.logs, inputs.model)
+    if not rows:
+        print(f"expert rows: the policy gives none of the logs' right answers and there is no unanswerable row: "
+              f"CHORD keeps the logs' rows as they are ({fit})", file=sys.stderr, flush=True)
+        return ExpertResult(**{**asdict(as_given), "fit": fit})
+    print(f"expert rows fitted to the policy: {rows} chat rows ({fit})", file=sys.stderr, flush=True)
+    return ExpertResult(str(out), file_sha256(out), rows, language, fit)
+
+
 # ---------------------------------------------------------------- 4. plan
 @dataclass
 class PlanInputs:
@@ -428,6 +472,7 @@ class ReportInputs:
     data: DataResult
     reward: RewardResult
     policy: PolicyResult
+    expert: ExpertResult
     plan: PlanResult
     train: TrainResult
     eval_before: EvalResult
@@ -448,6 +493,7 @@ def write_launch_report(inputs: ReportInputs) -> ReportResult:
     warnings = inputs.data.warnings + inputs.eval_before.warnings + inputs.eval_after.warnings
     done = write_report(Path(inputs.output_dir), cfg=inputs.config, data=asdict(inputs.data),
                         reward=asdict(inputs.reward), plan=asdict(inputs.plan), policy=asdict(inputs.policy),
+                        expert=asdict(inputs.expert),
                         trained=asdict(inputs.train), warnings=warnings, timings=inputs.stage_seconds,
                         wall_seconds=inputs.wall_seconds)
     return ReportResult(report=done["report"])
