@@ -203,14 +203,14 @@ def test_fit_to_policy_keeps_the_answers_the_policy_gives_and_its_own_abstention
         ("Who wins the 2090 World Cup?", "I can't know that."),  # its own words, once for the two best rows
         ("Who wins the 2094 World Cup?", "I can't know that."),  # the abstention it gives most often
     ]
-    assert stats["answers kept"] == 2 and stats["answers the policy does not know"] == 1
-    assert stats["abstentions in the policy's words"] == 2 and stats["usual abstention"] == "I can't know that."
+    assert stats["answers_kept"] == 2 and stats["answers_unknown"] == 1
+    assert stats["abstentions_own_words"] == 2 and stats["usual_abstention"] == "I can't know that."
     # a policy that never abstains leaves the teacher's words
     samples["Who wins the 2090 World Cup?"] = ["Brazil."] * 4
     rows, stats = fit_to_policy(experts, "MODEL", seed=3)
     assert [r["answer"] for r in rows if r["answerable"] is False] == ["Nobody can know that.", "No one knows yet.",
                                                                        "Nobody can know that."]
-    assert stats["abstentions in the teacher's words"] == 3 and stats["usual abstention"] is None
+    assert stats["abstentions_teacher_words"] == 3 and stats["usual_abstention"] is None
 
 
 def test_the_expert_stage_fits_logs_rows_to_the_policy_and_passes_the_builtin_rows_through(tiny_model_dir, tmp_path):
@@ -224,7 +224,7 @@ def test_the_expert_stage_fits_logs_rows_to_the_policy_and_passes_the_builtin_ro
     # an untrained policy gives no right answer: the sample's answerable row goes, its honest abstention stays
     fitted = stages.fit_expert_rows(stages.ExpertInputs(**common, logs=data.clean))
     assert fitted.chord_dataset == str(tmp_path / "expert" / "chord_sft.jsonl") and fitted.chord_rows == 1
-    assert fitted.fit["answers the policy does not know"] == 1 and "answers kept" not in fitted.fit
+    assert fitted.fit["answers_unknown"] == 1 and fitted.fit["answers_kept"] == 0
     assert fitted.chord_dataset_sha256 == stages.file_sha256(fitted.chord_dataset)
     (row,) = [json.loads(line) for line in Path(fitted.chord_dataset).read_text().splitlines()]
     assert "Who won the 2087 Nobel Prize in Literature" in row["messages"][0]["content"]

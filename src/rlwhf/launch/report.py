@@ -74,11 +74,7 @@ def _markdown(report: dict) -> str:
               f"{report['plan']['profile']} ({report['plan']['why']}); backend {report['train']['backend']}; "
               f"{report['plan']['max_steps']} steps; wall time {report['wall_seconds']:.0f} s.", ""]
     if report.get("chord"):
-        c = report["chord"]
-        variants = ("" if c.get("language") in (None, "en") else
-                    f" Their prompts are in `{c['language']}`: surface variants change case and punctuation only.")
-        lines += [f"CHORD: {c['mu']:g} of the loss is an SFT loss on {c['rows']} expert rows (`{c['dataset']}`), "
-                  f"the rest GRPO's.{variants}", ""]
+        lines += [_chord_line(report["chord"]), ""]
     if report.get("reward_shaping"):
         lines += [f"GRPO reward shaping (training rewards only; the evaluation reads the rubric's grades): "
                   f"`{json.dumps(report['reward_shaping'], sort_keys=True)}`.", ""]
@@ -216,6 +212,20 @@ def write_report(out: Path, *, cfg, data, reward, plan, policy, trained, warning
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     (out / "report.md").write_text(_markdown(report))
     return {"report": str(out / "report.json")}
+
+
+def _chord_line(c: dict) -> str:
+    """report.md's CHORD line: the SFT share, the expert rows, their language and the fit to the policy."""
+    line = (f"CHORD: {c['mu']:g} of the loss is an SFT loss on {c['rows']} expert rows (`{c['dataset']}`), "
+            "the rest GRPO's.")
+    if c.get("language") not in (None, "en"):
+        line += f" Their prompts are in `{c['language']}`: surface variants change case and punctuation only."
+    fit = c.get("fit")
+    if fit:
+        line += (f" Fitted to the policy ({fit['samples']} samples a question): {fit['answers_kept']} right answers "
+                 f"it gives kept, {fit['answers_unknown']} it does not give left out, "
+                 f"{fit['abstentions_own_words']} abstentions in its own words.")
+    return line
 
 
 def _chord(args: dict, data: dict) -> dict | None:

@@ -288,7 +288,7 @@ def fit_expert_rows(inputs: ExpertInputs) -> ExpertResult:
     return ExpertResult(str(out), file_sha256(out), rows, language, fit)
 
 
-# ---------------------------------------------------------------- 4. plan
+# ---------------------------------------------------------------- 5. plan
 @dataclass
 class PlanInputs:
     output: str  # DIR/plan.json
@@ -387,7 +387,7 @@ def make_plan(inputs: PlanInputs) -> PlanResult:
     return PlanResult(plan=str(path), profile=profile, why=why, max_steps=steps, doctor=info)
 
 
-# ---------------------------------------------------------------- 5, 7. evaluation
+# ---------------------------------------------------------------- 6, 8. evaluation
 @dataclass
 class EvalInputs:
     output_dir: str  # DIR/eval_before or DIR/eval_after
@@ -422,7 +422,7 @@ def evaluate_policy(inputs: EvalInputs) -> EvalResult:
     return EvalResult(metrics=str(result["metrics_path"]), warnings=warnings)
 
 
-# ---------------------------------------------------------------- 6. train
+# ---------------------------------------------------------------- 7. train
 @dataclass
 class TrainInputs:
     plan: str
@@ -464,7 +464,7 @@ def train_policy(inputs: TrainInputs) -> TrainResult:
     return TrainResult(**{k: str(v) if isinstance(v, Path) else v for k, v in values.items()}, backend=backend)
 
 
-# ---------------------------------------------------------------- 8. report
+# ---------------------------------------------------------------- 9. report
 @dataclass
 class ReportInputs:
     output_dir: str

@@ -217,20 +217,21 @@ def fit_to_policy(experts: list[dict], model, seed: int, samples: int = FIT_SAMP
             known = reference in (None, "") or any(
                 judge(row["prompt"], a, reference, True, is_closed_world(row)).verdict == "correct"
                 for a in sampled[row["prompt"]])
-            stats["answers kept" if known else "answers the policy does not know"] += 1
+            stats["answers_kept" if known else "answers_unknown"] += 1
             if known:
                 out.append(row)
             continue
         answer = own.get(row["prompt"]) or fallback
         if answer is None:
-            stats["abstentions in the teacher's words"] += 1
+            stats["abstentions_teacher_words"] += 1
             out.append(row)
         elif row["prompt"] not in seen:  # several best answers to one question become one in its words
             seen.add(row["prompt"])
-            stats["abstentions in the policy's words"] += 1
+            stats["abstentions_own_words"] += 1
             out.append(dict(row, answer=answer))
-    return out, {"samples": samples, "temperature": temperature, **stats,
-                 "usual abstention": fallback}
+    counts = ("answers_kept", "answers_unknown", "abstentions_own_words", "abstentions_teacher_words")
+    return out, {"samples": samples, "temperature": temperature, **{k: stats[k] for k in counts},
+                 "usual_abstention": fallback}
 
 
 def logs_expert_examples(path: str | Path, seed: int, experts: list[dict] | None = None) -> tuple[list[dict], str]:
