@@ -213,6 +213,20 @@ def test_fit_to_policy_keeps_the_answers_the_policy_gives_and_its_own_abstention
     assert stats["abstentions_teacher_words"] == 3 and stats["usual_abstention"] is None
 
 
+def test_fit_to_policy_breaks_a_tie_in_abstentions_by_file_order(monkeypatch):
+    from rlwhf.evaluate import generate
+    from rlwhf.train.chord import fit_to_policy
+
+    questions = [f"Who wins the {year} World Cup?" for year in (2090, 2094, 2098, 2102)]
+    experts = [{"prompt": q, "answer": "Nobody can know that.", "answerable": False, "reward": 2} for q in questions]
+    says = {questions[0]: "No one can say.", questions[1]: "I can't know that.", questions[2]: "No one can say?",
+            questions[3]: "Brazil."}  # one abstention each: a four-way tie for the most frequent
+    monkeypatch.setattr(generate, "sample_answers", lambda model, prompts, n, *a, **k: [[says[p]] * 1 for p in prompts])
+    rows, stats = fit_to_policy(list(reversed(experts)), "MODEL", seed=0, samples=1)
+    assert stats["usual_abstention"] == "No one can say?"  # the first in file order (the list is reversed)
+    assert [r["answer"] for r in rows][0] == "No one can say?"
+
+
 def test_the_expert_stage_fits_logs_rows_to_the_policy_and_passes_the_builtin_rows_through(tiny_model_dir, tmp_path):
     data = stages.prepare_data(stages.DataInputs(output_dir=str(tmp_path / "data"), dataset_path=str(SAMPLE),
                                                  chord="given"))

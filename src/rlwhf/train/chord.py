@@ -200,7 +200,8 @@ def fit_to_policy(experts: list[dict], model, seed: int, samples: int = FIT_SAMP
     answers = sample_answers(model, prompts, samples, temperature, seed=seed, batch_size=FIT_BATCH,
                              max_new_tokens=FIT_MAX_NEW_TOKENS)
     sampled = dict(zip(prompts, answers))
-    unanswerable = {row["prompt"] for row in experts if row["answerable"] is False}
+    # in file order, not a set's: ties in the most frequent abstention fall the same way in every process
+    unanswerable = list(dict.fromkeys(row["prompt"] for row in experts if row["answerable"] is False))
     own: dict[str, str] = {}
     usual: collections.Counter = collections.Counter()
     for prompt in unanswerable:
