@@ -235,14 +235,18 @@ def fit_to_policy(experts: list[dict], model, seed: int, samples: int = FIT_SAMP
                  "usual_abstention": fallback}
 
 
-def logs_expert_examples(path: str | Path, seed: int, experts: list[dict] | None = None) -> tuple[list[dict], str]:
-    """The chat rows CHORD learns from, for graded logs, as the built-in rows are made: each right answer
-    (`logs_expert_rows`, or `experts` when given) as asked and once more in a surface variant (`vary`), each
-    honest answer to an unanswerable question once, as asked or in a variant (even odds), in file order;
-    and the language of the logs' prompts (`prompts_language`): logs not in English get no English frames
-    or fillers."""
+def logs_expert_examples(path: str | Path, seed: int) -> tuple[list[dict], str]:
+    """The chat rows CHORD learns from, for graded logs (`logs_expert_rows`), and their language
+    (`expert_chat_rows`)."""
+    return expert_chat_rows(logs_expert_rows(path), seed)
+
+
+def expert_chat_rows(experts: list[dict], seed: int) -> tuple[list[dict], str]:
+    """Expert rows ({prompt, answer, answerable}) made into chat rows as the built-in rows are made: each
+    right answer as asked and once more in a surface variant (`vary`), each honest answer to an unanswerable
+    question once, as asked or in a variant (even odds), in the given order; and the language of their
+    prompts (`prompts_language`): prompts not in English get no English frames or fillers."""
     rng = random.Random(seed)
-    experts = logs_expert_rows(path) if experts is None else experts
     language = prompts_language([row["prompt"] for row in experts]) if experts else ENGLISH
     english = language == ENGLISH
     out = []
@@ -275,14 +279,14 @@ def write_expert_rows(output: str | Path, seed: int, logs: str | Path | None = N
 
 def write_fitted_expert_rows(output: str | Path, seed: int, logs: str | Path, model) -> tuple[int, str, dict]:
     """Write graded logs' expert rows fitted to the policy (`fit_to_policy`), made into chat rows as
-    `logs_expert_examples` makes them; returns how many, their prompts' language and what the fit changed.
+    `expert_chat_rows` makes them; returns how many, their prompts' language and what the fit changed.
     Nothing left (no right answer the policy knows and no unanswerable row): 0 rows, nothing written."""
     from rlwhf.data.io import write_jsonl
 
     fitted, stats = fit_to_policy(logs_expert_rows(logs), model, seed)
     if not fitted:
         return 0, ENGLISH, stats
-    rows, language = logs_expert_examples(logs, seed, fitted)
+    rows, language = expert_chat_rows(fitted, seed)
     return write_jsonl(output, rows), language, stats
 
 
