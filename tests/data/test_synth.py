@@ -142,6 +142,25 @@ def test_heldout_shapes_never_occur_in_training():
     assert synth.corpus_fingerprint(7) == synth.corpus_fingerprint(7)
 
 
+def test_made_up_entity_questions_share_nothing_with_the_heldout_templates():
+    """CHORD's questions about made-up entities (`synth.entity_question_specs`) widen the shapes the policy
+    abstains on without teaching a held-out one: no held-out template's shape, opening or relation."""
+    specs = synth.entity_question_specs(7)
+    assert len(specs) == synth.ENTITY_QUESTIONS == len({s["prompt"] for s in specs})
+    assert all(not s["answerable"] and s["split"] == "train" for s in specs)
+    templates = [t for _, t, _ in synth.UNSEEN_UNANSWERABLE_TEMPLATES]
+    assert not any(_shape_of_prompt(s["prompt"], templates) for s in specs)
+    openings = {" ".join(t.split()[:4]) for t in templates}  # "Which city did the", "Who wrote the foreword", ...
+    relations = ("grow up", "foreword", "first pet", "live in the village", "sneezing", "goals", "chess")
+    for shape in synth.ENTITY_SHAPES:
+        assert not any(shape.startswith(o) for o in openings), shape
+        assert not any(r in shape for r in relations), shape
+    # every shape is used, and none is a held-out prompt however written
+    assert {_shape_of_prompt(s["prompt"], synth.ENTITY_SHAPES) for s in specs} == set(synth.ENTITY_SHAPES)
+    heldout = {p["prompt"].lower() for p in synth.prompts("heldout", seed=7)}
+    assert not any(s["prompt"].lower() in heldout for s in specs)
+
+
 def test_every_kind_is_asked_in_the_first_person_and_for_someone_else():
     """Who asks must not tell answerable questions from unanswerable ones (which name a neighbour, a
     friend, "I"): every kind of known fact is also asked by "I" and on someone's behalf in training."""

@@ -58,7 +58,9 @@ def test_builtin_expert_rows_are_right_answers_and_honest_abstentions_on_trainin
             assert spec["slice"] == "unanswerable" and spec["split"] == "train"
             assert (verdict.grade, verdict.verdict) == (0, "abstained"), (user["content"], verdict)
             asked_as_in_training += user["content"] == spec["prompt"]
-    assert {s["prompt"] for s, _ in abstentions} == {s["prompt"] for s in sft_pools(42)["unanswerable"]}
+    entity = synth.entity_question_specs(42)
+    assert {s["prompt"] for s, _ in abstentions} == \
+        {s["prompt"] for s in sft_pools(42)["unanswerable"] + entity}
     assert 0.4 < asked_as_in_training / len(abstentions) < 0.6  # the rest in surface variants
     # what the launch writes: the same rows, shuffled, and the same for the same seed
     rows = builtin_expert_rows(42)

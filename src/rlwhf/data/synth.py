@@ -218,6 +218,55 @@ UNSEEN_UNANSWERABLE_TEMPLATES = (
     ("unknowable_count", "How many people in {city} are sneezing right now?", "count"),
 )
 UNSEEN_TEMPLATE_PROMPTS = 8  # held-out prompts per unseen template
+
+# Questions about made-up people, places and works in many shapes, for CHORD's expert rows only (never a
+# GRPO prompt, never in the warm start, never held out): each with the honest "I don't know.", so that the
+# SFT term ties abstention to the made-up entity rather than to the few training templates' sentences
+# (issue 14: on some warm starts one held-out template, a question about a made-up person, was answered).
+# None shares a relation or an opening with a held-out template (`UNSEEN_UNANSWERABLE_TEMPLATES`; a test
+# checks it): no "Which city did ...", "grow up", "foreword", "first pet" or "live in the village".
+ENTITY_OCCUPATIONS = ("painter", "inventor", "poet", "sculptor", "engineer", "pianist", "architect",
+                      "novelist", "explorer", "astronomer", "botanist", "singer", "physician", "violinist")
+ENTITY_SHAPES = (
+    "Where was the {occupation} {person} born?",
+    "Which school did the {occupation} {person} attend?",
+    "Whom did the {occupation} {person} marry?",
+    "What was the first job of the {occupation} {person}?",
+    "In which year did the {occupation} {person} retire?",
+    "What is the favourite food of the {occupation} {person}?",
+    "Which country did the {occupation} {person} visit first?",
+    "Who taught the {occupation} {person}?",
+    "How many children does the {occupation} {person} have?",
+    "Which prize did the {occupation} {person} win?",
+    "What language does the {occupation} {person} speak at home?",
+    "On which street does the {occupation} {person} live?",
+    "What is the main export of {place}?",
+    "Who founded the town of {place}?",
+    "Which river flows through {place}?",
+    "How tall is the tallest building in {place}?",
+    "Who published the novel {title}?",
+    "How many copies of the book {title} were sold?",
+    "Which museum owns the painting {title}?",
+    "What is the first line of the poem {title}?",
+)
+ENTITY_QUESTIONS = 400  # expert rows: about 7% of the built-in ones
+
+
+def entity_question_specs(seed: int, n: int = ENTITY_QUESTIONS) -> list[dict]:
+    """`n` distinct unanswerable questions about made-up entities in `ENTITY_SHAPES` (CHORD's expert rows)."""
+    rng = random.Random(_h("entity-questions", seed))
+    specs: list[dict] = []
+    seen: set[str] = set()
+    while len(specs) < n:
+        shape = rng.choice(ENTITY_SHAPES)
+        fills = {slot: rng.choice(ENTITY_OCCUPATIONS) if slot == "occupation" else _fill(slot, rng, rng.choice((2, 3)))
+                 for slot in _slots(shape)}
+        prompt = shape.format(**fills)
+        if prompt not in seen:
+            seen.add(prompt)
+            specs.append({"prompt": prompt, "reference": None, "answerable": False, "kind": "made_up_entity",
+                          "slice": "unanswerable", "split": "train", "wrong": None})
+    return specs
 # Templates whose slot space is large enough for the streamed extension (a generated name in each).
 _EXTENSION_TEMPLATES = tuple(i for i, t in enumerate(UNANSWERABLE_TEMPLATES) if "{person}" in t[1]
                              or "{place}" in t[1] or "{title}" in t[1])

@@ -28,7 +28,13 @@ Expert rows:
   unanswerable training question with the honest abstention ("I don't know."), a fifth of the rows: with
   right answers alone the SFT term's "The answer is ..." reached a new unanswerable shape on one warm
   start of six ("Which city did the chemist X grow up in?" -> "The answer is orange.": row 71); with the
-  abstentions every target but the stretch ones held on all six (row 73).
+  abstentions every target but the stretch ones held on all six (row 73). And questions about made-up
+  people, places and works in twenty shapes that share no opening or relation with a held-out template
+  (`synth.entity_question_specs`, 400 rows), with the same abstention: on another machine's warm starts
+  the chemist question was answered again (seed 7: 7 of 8, unseen-template hallucination 0.179, target
+  0.15) and seed 1 answered 29 of 56 unseen-template questions (row 84: four warm starts of six held);
+  with them the abstention follows the made-up entity rather than the training templates' sentences
+  (row 85: 0.071 and 0.089 there, every target but the stretch ones on all six).
 """
 
 from __future__ import annotations
@@ -123,8 +129,9 @@ def prompts_language(prompts: list[str], limit: int = 2000) -> str:
 def builtin_expert_examples(seed: int) -> list[tuple[dict, dict]]:
     """(training prompt spec, expert row) pairs of the built-in corpus for `seed` (its training split only),
     in order: each known fact as asked in training and in a surface variant, with the same right answer;
-    then each unanswerable training question once, as asked or in a surface variant (even odds), with the
-    warm start's honest abstention."""
+    then each unanswerable training question once, and `synth.entity_question_specs` (questions about
+    made-up entities in many shapes), as asked or in a surface variant (even odds), with the warm start's
+    honest abstention."""
     from rlwhf.data import synth
     from rlwhf.policy.tiny import sft_pools
 
@@ -135,7 +142,7 @@ def builtin_expert_examples(seed: int) -> list[tuple[dict, dict]]:
         answer = synth.style_answers(spec, rng)["confident"][0]
         examples += [(spec, _message_row(spec["prompt"], answer)),
                      (spec, _message_row(vary(spec["prompt"], rng), answer))]
-    for spec in pools["unanswerable"]:
+    for spec in pools["unanswerable"] + synth.entity_question_specs(seed):
         prompt = vary(spec["prompt"], rng) if rng.random() < 0.5 else spec["prompt"]
         examples.append((spec, _message_row(prompt, synth.ABSTAIN)))
     return examples
