@@ -267,6 +267,8 @@ def entity_question_specs(seed: int, n: int = ENTITY_QUESTIONS) -> list[dict]:
             specs.append({"prompt": prompt, "reference": None, "answerable": False, "kind": "made_up_entity",
                           "slice": "unanswerable", "split": "train", "wrong": None})
     return specs
+
+
 # Templates whose slot space is large enough for the streamed extension (a generated name in each).
 _EXTENSION_TEMPLATES = tuple(i for i, t in enumerate(UNANSWERABLE_TEMPLATES) if "{person}" in t[1]
                              or "{place}" in t[1] or "{title}" in t[1])
