@@ -111,6 +111,62 @@ def test_unknown_sums_are_read_but_never_with_their_sum():
 
 
 @pytest.mark.slow
+def _padded_loss(model, examples, pad):
+    """The default warm start's loss: each example a row, right-padded, `model(labels=...)`."""
+    input_ids, attention, labels = tiny.pad_examples(examples, pad, 256)
+    return model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
+
+
+def test_packed_batches_give_the_padded_loss_and_keep_examples_apart(trained_tokenizer):
+    """The warm start packs its examples into shared rows (about a third fewer positions): the loss and its
+    gradient are the padded batch's, and no example's logits depend on another's tokens."""
+    import random
+
+    import torch
+
+    cfg = tiny.TinyModelConfig(vocab_size=len(trained_tokenizer), hidden_size=32, num_hidden_layers=2,
+                               num_attention_heads=2, num_key_value_heads=1, intermediate_size=64, seed=5)
+    model = tiny.build_model(trained_tokenizer, cfg)
+    rng = random.Random(0)
+    pools = tiny.sft_pools(0)
+    specs = [rng.choice(pools["easy"] + pools["unanswerable"]) for _ in range(24)]
+    examples = [tiny._encode_example(trained_tokenizer, s["prompt"], tiny.sft_answer(s, rng)) for s in specs]
+    pad = trained_tokenizer.pad_token_id
+
+    input_ids, position_ids, labels = tiny.pack_examples(examples, pad, 256, row_len=64)
+    assert input_ids.shape[0] < len(examples) and input_ids.shape[1] == 64
+    assert (labels != -100).sum() == sum(len(ids) - plen for ids, plen in examples)  # every answer token, once
+    assert int((position_ids == 0).sum()) >= len(examples)  # each example starts its own positions
+
+    packed = tiny.answer_loss(model, input_ids, position_ids, labels)
+    packed.backward()
+    packed_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    padded = _padded_loss(model, examples, pad)
+    padded.backward()
+    assert abs(packed.item() - padded.item()) < 1e-5
+    for a, b in zip(packed_grads, (p.grad for p in model.parameters())):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+    # Change the first row's first example: the logits of every other example in that row stay the same.
+    first_len = int(position_ids[0].tolist()[1:].index(0)) + 1  # where the row's second sequence starts
+    changed = input_ids.clone()
+    changed[0, :first_len] = (changed[0, :first_len] + 7) % len(trained_tokenizer)
+    with torch.no_grad():
+        before = model(input_ids=input_ids, position_ids=position_ids, use_cache=False).logits[0, first_len:]
+        after = model(input_ids=changed, position_ids=position_ids, use_cache=False).logits[0, first_len:]
+    torch.testing.assert_close(before, after)
+
+
+def test_packing_cuts_long_examples_and_widens_rows_for_them():
+    long = (list(range(300)), 10)
+    short = (list(range(40)), 5)
+    input_ids, position_ids, labels = tiny.pack_examples([short, long, short], pad=0, max_len=256, row_len=128)
+    assert input_ids.shape == (2, 256)  # the cut example fills a row of its own; the two short ones share one
+    assert position_ids[0, :40].tolist() == list(range(40)) and position_ids[0, 40:80].tolist() == list(range(40))
+    assert int((labels[1] != -100).sum()) == 256 - 10
+
+
 def test_build_tiny_loads_and_hits_the_cache(tmp_path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -136,6 +192,10 @@ def test_build_tiny_loads_and_hits_the_cache(tmp_path):
     # A different config is a different cache entry.
     other = tiny.build_tiny(tmp_path / "c", tiny.TinyPolicyConfig(**{**SMALL, "sft_steps": 4}))
     assert other["cached"] is False and other["cache_key"] != first["cache_key"]
+    # Packed batches (`--pack`): their own cache entry, the padded default's loss up to float rounding.
+    packed = tiny.build_tiny(tmp_path / "d", tiny.TinyPolicyConfig(**{**SMALL, "pack": True}))
+    assert packed["cached"] is False and packed["cache_key"] not in (first["cache_key"], other["cache_key"])
+    assert abs(packed["sft"]["final_loss"] - first["sft"]["final_loss"]) < 1e-3
 
 
 @pytest.mark.slow
@@ -162,3 +222,16 @@ def test_cli_rejects_bad_config(tmp_path, capsys, flag, value, message):
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "p").exists()
+
+
+def test_launch_tiny_pack_builds_the_packed_warm_start(tmp_path):
+    """`rlwhf launch --tiny-pack` reaches the policy stage: a packed build under its own cache key."""
+    from rlwhf.launch import LaunchConfig, stages
+
+    assert LaunchConfig().tiny_pack is False  # the default launch keeps the padded warm start (row 85's)
+    packed = stages.make_policy(stages.PolicyInputs(output_dir=str(tmp_path / "p"), seed=3, sft_steps=2, pack=True))
+    info = json.loads((tmp_path / "p" / "rlwhf_model.json").read_text())
+    assert packed.embedded and info["sft_config"]["pack"] is True and info["sft"]["steps"] == 2
+    stages.make_policy(stages.PolicyInputs(output_dir=str(tmp_path / "d"), seed=3, sft_steps=2))
+    default = json.loads((tmp_path / "d" / "rlwhf_model.json").read_text())
+    assert default["sft_config"]["pack"] is False and default["cache_key"] != info["cache_key"]

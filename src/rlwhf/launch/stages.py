@@ -220,6 +220,7 @@ class PolicyInputs:
     model: str | None = None  # a local folder or hub id; None = the embedded tiny policy
     seed: int = 42
     sft_steps: int | None = None  # the embedded policy's SFT steps (None: its default)
+    pack: bool = False  # the embedded policy's warm start on packed batches (`rlwhf model tiny --pack`)
 
 
 @dataclass
@@ -237,6 +238,7 @@ def make_policy(inputs: PolicyInputs) -> PolicyResult:
     cfg = TinyPolicyConfig(output=inputs.output_dir, seed=inputs.seed)
     if inputs.sft_steps is not None:
         cfg.sft_steps = inputs.sft_steps
+    cfg.pack = inputs.pack
     info = build_tiny(inputs.output_dir, cfg)
     how = "from the cache" if info["cached"] else f"built ({info['sft']['steps']} SFT steps)"
     print(f"{info['output_dir']}: tiny policy, {info['parameters']:,} parameters, {how} "
