@@ -282,7 +282,7 @@ def test_logs_without_an_expert_row_are_a_clear_error(tiny_model_dir, tmp_path, 
 
 def test_the_preset_mu_is_the_default_where_chord_runs():
     mu = load_preset().launch.chord_mu
-    assert mu == 0.1  # docs/honesty-recipe.md, rows 69-72
+    assert mu == 0.3  # docs/honesty-recipe.md, rows 69-73 and 86-88
     assert chord_mu(LaunchConfig()) == mu  # GRPO, backend auto = ms-swift (installed here)
     assert chord_mu(LaunchConfig(backend="swift")) == mu
     assert chord_mu(LaunchConfig(chord_mu=0.25)) == 0.25
@@ -318,13 +318,14 @@ def test_default_launch_trains_with_chord_and_its_expert_rows(tiny_model_dir, tm
                  "--eval-limit", "8"]) == 0
     report = json.loads((out / "report.json").read_text())
     expert = out / "data" / "chord_sft.jsonl"
-    assert report["chord"] == {"mu": 0.1, "dataset": str(expert), "rows": len(expert.read_text().splitlines()),
+    mu = load_preset().launch.chord_mu
+    assert report["chord"] == {"mu": mu, "dataset": str(expert), "rows": len(expert.read_text().splitlines()),
                                "language": "en", "fit": None}  # the built-in rows are made for the embedded policy
     assert report["train"]["global_step"] == 2
     command = " ".join(report["plan"]["command"])
-    assert f"--chord_sft_dataset {expert}" in command and "--chord_mu_peak 0.1" in command
+    assert f"--chord_sft_dataset {expert}" in command and f"--chord_mu_peak {mu}" in command
     # ms-swift's own record of the arguments its trainer ran with
     (args_file,) = (out / "train").glob("v*/args.json")
     args = json.loads(args_file.read_text())
-    assert args["chord_sft_dataset"] == [str(expert)] and args["chord_mu_peak"] == 0.1
-    assert "CHORD: 0.1 of the loss" in (out / "report.md").read_text()
+    assert args["chord_sft_dataset"] == [str(expert)] and args["chord_mu_peak"] == mu
+    assert f"CHORD: {mu} of the loss" in (out / "report.md").read_text()

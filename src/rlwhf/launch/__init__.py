@@ -70,9 +70,8 @@ class LaunchConfig(TeacherOptions):
         "help": "GRPO with ms-swift's CHORD: this share mu (0-1) of the loss is an SFT loss on right answers to "
                 "known questions and honest abstentions on unanswerable ones (graded logs: answerable rows "
                 "graded 2 and each unanswerable question's best honest answer, as asked and in surface variants), "
-                "so GRPO's abstention takes less of what the policy knows (docs/honesty-recipe.md, rows 69-77); "
-                "default: the preset's "
-                "launch.chord_mu (0.1) for GRPO on ms-swift; 0: plain GRPO",
+                "so GRPO's abstention takes less of what the policy knows (docs/honesty-recipe.md, rows 69-77, "
+                "86-88); default: the preset's launch.chord_mu (0.3) for GRPO on ms-swift; 0: plain GRPO",
         "flags": ["--chord-mu", "--chord_mu"]})
     seed: int = field(default=42, metadata={"help": "seed for data, policy and training"})
     fresh: bool = field(default=False, metadata={"help": "ignore finished stages and redo everything",
