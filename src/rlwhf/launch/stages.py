@@ -235,10 +235,9 @@ def make_policy(inputs: PolicyInputs) -> PolicyResult:
         return PolicyResult(model=inputs.model, embedded=False)
     from rlwhf.policy.tiny import TinyPolicyConfig, build_tiny
 
-    cfg = TinyPolicyConfig(output=inputs.output_dir, seed=inputs.seed)
+    cfg = TinyPolicyConfig(output=inputs.output_dir, seed=inputs.seed, pack=inputs.pack)
     if inputs.sft_steps is not None:
         cfg.sft_steps = inputs.sft_steps
-    cfg.pack = inputs.pack
     info = build_tiny(inputs.output_dir, cfg)
     how = "from the cache" if info["cached"] else f"built ({info['sft']['steps']} SFT steps)"
     print(f"{info['output_dir']}: tiny policy, {info['parameters']:,} parameters, {how} "
