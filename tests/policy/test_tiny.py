@@ -192,10 +192,13 @@ def test_build_tiny_loads_and_hits_the_cache(tmp_path):
     # A different config is a different cache entry.
     other = tiny.build_tiny(tmp_path / "c", tiny.TinyPolicyConfig(**{**SMALL, "sft_steps": 4}))
     assert other["cached"] is False and other["cache_key"] != first["cache_key"]
-    # Packed batches (`--pack`): their own cache entry, the padded default's loss up to float rounding.
-    packed = tiny.build_tiny(tmp_path / "d", tiny.TinyPolicyConfig(**{**SMALL, "pack": True}))
-    assert packed["cached"] is False and packed["cache_key"] not in (first["cache_key"], other["cache_key"])
-    assert abs(packed["sft"]["final_loss"] - first["sft"]["final_loss"]) < 1e-3
+    # Padded batches (`--no-pack`): their own cache entry, the packed default's loss up to float rounding.
+    padded = tiny.build_tiny(tmp_path / "d", tiny.TinyPolicyConfig(**{**SMALL, "pack": False}))
+    recorded = {name: json.loads((tmp_path / name / "rlwhf_model.json").read_text())["sft_config"]["pack"]
+                for name in ("a", "d")}
+    assert recorded == {"a": True, "d": False}
+    assert padded["cached"] is False and padded["cache_key"] not in (first["cache_key"], other["cache_key"])
+    assert abs(padded["sft"]["final_loss"] - first["sft"]["final_loss"]) < 1e-3
 
 
 @pytest.mark.slow
@@ -224,14 +227,21 @@ def test_cli_rejects_bad_config(tmp_path, capsys, flag, value, message):
     assert not (tmp_path / "p").exists()
 
 
-def test_launch_tiny_pack_builds_the_packed_warm_start(tmp_path):
-    """`rlwhf launch --tiny-pack` reaches the policy stage: a packed build under its own cache key."""
-    from rlwhf.launch import LaunchConfig, stages
+def test_launch_builds_the_packed_warm_start_unless_told_not_to(tmp_path):
+    """The default launch's policy stage builds the packed warm start; `--no-tiny-pack` the padded one,
+    under its own cache key (the key padded builds had before packing existed)."""
+    import argparse
 
-    assert LaunchConfig().tiny_pack is False  # the default launch keeps the padded warm start (row 85's)
-    packed = stages.make_policy(stages.PolicyInputs(output_dir=str(tmp_path / "p"), seed=3, sft_steps=2, pack=True))
+    from rlwhf.config import add_arguments
+    from rlwhf.launch import LaunchConfig, seed as launch_seed, stages
+
+    assert LaunchConfig().tiny_pack is True and launch_seed.embedded_policy_config().pack is True
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, LaunchConfig)
+    assert parser.parse_args([]).tiny_pack is True and parser.parse_args(["--no-tiny-pack"]).tiny_pack is False
+    packed = stages.make_policy(stages.PolicyInputs(output_dir=str(tmp_path / "p"), seed=3, sft_steps=2))
     info = json.loads((tmp_path / "p" / "rlwhf_model.json").read_text())
     assert packed.embedded and info["sft_config"]["pack"] is True and info["sft"]["steps"] == 2
-    stages.make_policy(stages.PolicyInputs(output_dir=str(tmp_path / "d"), seed=3, sft_steps=2))
-    default = json.loads((tmp_path / "d" / "rlwhf_model.json").read_text())
-    assert default["sft_config"]["pack"] is False and default["cache_key"] != info["cache_key"]
+    stages.make_policy(stages.PolicyInputs(output_dir=str(tmp_path / "d"), seed=3, sft_steps=2, pack=False))
+    padded = json.loads((tmp_path / "d" / "rlwhf_model.json").read_text())
+    assert padded["sft_config"]["pack"] is False and padded["cache_key"] != info["cache_key"]

@@ -62,10 +62,11 @@ class LaunchConfig(TeacherOptions):
         "flags": ["--top-up-synth"]})
     tiny_sft_steps: int | None = field(default=None, metadata={
         "help": "SFT steps for the embedded policy (default: its own)", "flags": ["--tiny-sft-steps"]})
-    tiny_pack: bool = field(default=False, metadata={
+    tiny_pack: bool = field(default=True, metadata={
         "help": "build the embedded policy's warm start on packed batches (`rlwhf model tiny --pack`: about "
-                "1.35x its step speed, the same loss up to float rounding, another warm start than the default's; "
-                "docs/honesty-recipe.md, rows 86-88)", "flags": ["--tiny-pack"]})
+                "1.35x the step speed of padded ones, the same loss up to float rounding); --no-tiny-pack: the "
+                "padded warm start of the eighteenth session's rows (another warm start for the same seed; "
+                "docs/honesty-recipe.md, rows 85-89)", "flags": ["--tiny-pack"]})
     chord_mu: float | None = field(default=None, metadata={
         "help": "GRPO with ms-swift's CHORD: this share mu (0-1) of the loss is an SFT loss on right answers to "
                 "known questions and honest abstentions on unanswerable ones (graded logs: answerable rows "

@@ -20,7 +20,8 @@ def embedded_policy_config():
     from rlwhf.launch import LaunchConfig
     from rlwhf.policy.tiny import TinyPolicyConfig
 
-    return TinyPolicyConfig(seed=LaunchConfig().seed)
+    launch = LaunchConfig()
+    return TinyPolicyConfig(seed=launch.seed, pack=launch.tiny_pack)
 
 
 def cached_embedded_policy() -> Path | None:

@@ -220,7 +220,7 @@ class PolicyInputs:
     model: str | None = None  # a local folder or hub id; None = the embedded tiny policy
     seed: int = 42
     sft_steps: int | None = None  # the embedded policy's SFT steps (None: its default)
-    pack: bool = False  # the embedded policy's warm start on packed batches (`rlwhf model tiny --pack`)
+    pack: bool = True  # the embedded policy's warm start on packed batches (False: `rlwhf model tiny --no-pack`)
 
 
 @dataclass

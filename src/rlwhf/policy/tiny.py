@@ -153,9 +153,10 @@ class TinyPolicyConfig(TinyModelConfig):
     unanswerable_share: float = field(default=0.35, metadata={"help": "share of SFT examples that are unanswerable"})
     unknown_share: float = field(default=0.10, metadata={
         "help": "share of SFT examples from the hard slice's unknown sums, never with their right answer"})
-    pack: bool = field(default=False, metadata={
-        "help": "pack each SFT batch's examples into shared 128-token rows (about 1.35x the step speed, the same "
-                "loss up to float rounding; other weights than the padded default, so another warm start)"})
+    pack: bool = field(default=True, metadata={
+        "help": "pack each SFT batch's examples into shared 128-token rows (about 1.35x the step speed of "
+                "--no-pack's padded batches, the same loss up to float rounding, so other weights for the same "
+                "seed: the default since the twentieth session, docs/honesty-recipe.md, rows 87 and 89)"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = torch's default)"})
     cache: bool = field(default=True, metadata={"help": "reuse a cached build with the same content hash"})
 
@@ -284,7 +285,7 @@ def cache_key(cfg: TinyPolicyConfig) -> str:
     from rlwhf.data import synth
 
     payload = {k: v for k, v in asdict(cfg).items() if k not in ("output", "threads", "cache", "pack")}
-    if cfg.pack:  # the padded default keeps the key it had before packing existed
+    if cfg.pack:  # the padded build (--no-pack) keeps the key it had before packing existed
         payload["pack"] = True
     payload.update(corpus=synth.CORPUS_VERSION, corpus_hash=synth.corpus_fingerprint(cfg.seed), code=CODE_VERSION,
                    mix=[ANSWERABLE_MIX, UNANSWERABLE_MIX])
