@@ -22,6 +22,7 @@ from pathlib import Path
 
 from rlwhf.config import check
 from rlwhf.errors import RlwhfError
+from rlwhf.policy.tiny import TinyPolicyConfig
 from rlwhf.preset import load_preset
 from rlwhf.launch import stages
 from rlwhf.reward.shaping import SHAPING_ENV
@@ -62,7 +63,7 @@ class LaunchConfig(TeacherOptions):
         "flags": ["--top-up-synth"]})
     tiny_sft_steps: int | None = field(default=None, metadata={
         "help": "SFT steps for the embedded policy (default: its own)", "flags": ["--tiny-sft-steps"]})
-    tiny_pack: bool = field(default=True, metadata={
+    tiny_pack: bool = field(default=TinyPolicyConfig.pack, metadata={
         "help": "build the embedded policy's warm start on packed batches (`rlwhf model tiny --pack`: about "
                 "1.35x the step speed of padded ones, the same loss up to float rounding); --no-tiny-pack: the "
                 "padded warm start of the eighteenth session's rows (another warm start for the same seed; "

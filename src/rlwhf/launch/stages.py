@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from rlwhf.data.io import count_rows
 from rlwhf.errors import RlwhfError
+from rlwhf.policy.tiny import TinyPolicyConfig
 from rlwhf.reward.teacher_reward import TeacherOptions
 
 if TYPE_CHECKING:
@@ -220,7 +221,7 @@ class PolicyInputs:
     model: str | None = None  # a local folder or hub id; None = the embedded tiny policy
     seed: int = 42
     sft_steps: int | None = None  # the embedded policy's SFT steps (None: its default)
-    pack: bool = True  # the embedded policy's warm start on packed batches (False: `rlwhf model tiny --no-pack`)
+    pack: bool = TinyPolicyConfig.pack  # the warm start's batches packed (False: `rlwhf model tiny --no-pack`)
 
 
 @dataclass
@@ -233,7 +234,7 @@ def make_policy(inputs: PolicyInputs) -> PolicyResult:
     """The given model, or the embedded tiny one (`rlwhf model tiny`, cached by content hash)."""
     if inputs.model:
         return PolicyResult(model=inputs.model, embedded=False)
-    from rlwhf.policy.tiny import TinyPolicyConfig, build_tiny
+    from rlwhf.policy.tiny import build_tiny
 
     cfg = TinyPolicyConfig(output=inputs.output_dir, seed=inputs.seed, pack=inputs.pack)
     if inputs.sft_steps is not None:
