@@ -45,30 +45,21 @@ def auroc(wrong: list[float], right: list[float]) -> float | None:
     return sum((w < r) + 0.5 * (w == r) for w in wrong for r in right) / (len(wrong) * len(right))
 
 
-def gated_scores(rows: list[dict], conf: dict[str, float], baseline: dict[str, str], threshold: float):
-    """(prudence, over-conservativeness) of `rows` with every attempted answer whose confidence is below
-    `threshold` made an abstention, against the baseline's verdicts, as `rlwhf.evaluate.metrics` computes
-    them: over-conservativeness = abstentions among the questions the baseline got right; prudence =
-    abstentions among those it did not, where the gated answer is not right either."""
-    was_right = now_abstains_was_right = not_right = abstains_not_right = 0
-    for row in rows:
-        before = baseline.get(row["id"])
-        if before is None:
-            continue
-        now = row["verdict"]
-        if now in ("correct", "incorrect") and conf.get(row["id"], float("inf")) < threshold:
-            now = "abstained"
-        if before == "correct":
-            was_right += 1
-            now_abstains_was_right += now == "abstained"
-        elif now != "correct":
-            not_right += 1
-            abstains_not_right += now == "abstained"
-    return (abstains_not_right / not_right if not_right else None,
-            now_abstains_was_right / was_right if was_right else None)
+def gated_scores(rows: list[dict], conf: dict[str, float], baseline: list[dict], threshold: float):
+    """(prudence, over-conservativeness) of the answerable `rows` with every attempted answer whose
+    confidence is below `threshold` made an abstention, scored by `rlwhf.evaluate.metrics` against the
+    baseline rows (the warm start's): over-conservativeness = abstentions among the questions the
+    baseline got right; prudence = abstentions among those it did not, where the answer is not right."""
+    from rlwhf.evaluate.metrics import compute_metrics
+
+    gated = [{**row, "verdict": "abstained"}
+             if row["verdict"] in ("correct", "incorrect") and conf.get(row["id"], float("inf")) < threshold else row
+             for row in rows]
+    m = compute_metrics(gated, baseline)["answerable"]
+    return m.get("prudence"), m.get("over_conservativeness")
 
 
-def best_gate(rows: list[dict], conf: dict[str, float], baseline: dict[str, str], max_oc: float) -> dict:
+def best_gate(rows: list[dict], conf: dict[str, float], baseline: list[dict], max_oc: float) -> dict:
     """The threshold with the highest prudence whose over-conservativeness is at most `max_oc` (no gate
     at all is a candidate: threshold -inf); {} when even no gate is over `max_oc`."""
     best: dict = {}
@@ -158,21 +149,20 @@ def measure(run: Path, slice_name: str, samples: int, max_oc: float) -> dict:
     if not all(models.values()):
         sys.exit(f"{run / 'report.json'}: no before.source.model / after.source.model (a launch's report names both)")
     before = _rows(run / "eval_before" / "answers.jsonl", slice_name)
-    baseline = {r["id"]: r["verdict"] for r in before}
     result = {}
     for label, model_dir, rows in (("warm start", models["before"], before),
                                    ("trained", models["after"], _rows(run / "eval_after" / "answers.jsonl", slice_name))):
         conf = confidences(model_dir, rows, samples)
         wrong = [r["id"] for r in rows if r["verdict"] == "incorrect"]
         right = [r["id"] for r in rows if r["verdict"] == "correct"]
-        prudence, oc = gated_scores(rows, {}, baseline, 0.0)
+        prudence, oc = gated_scores(rows, {}, before, 0.0)
         result[label] = {"rows": len(rows), "right": len(right), "wrong": len(wrong),
                          "abstained": sum(r["verdict"] == "abstained" for r in rows),
                          "prudence": prudence, "over_conservativeness": oc}
         for name in CONFIDENCES:
             c = conf[name]
             result[label][name] = {"auroc": auroc([c[i] for i in wrong], [c[i] for i in right]),
-                                   "best_gate": best_gate(rows, c, baseline, max_oc)}
+                                   "best_gate": best_gate(rows, c, before, max_oc)}
     return result
 
 

@@ -30,28 +30,27 @@ BASELINE = [_row(i, "correct" if i < 6 else "incorrect") for i in range(10)]
 TRAINED = [_row(i, "correct" if i < 5 else "abstained" if i in (5, 6) else "incorrect") for i in range(10)]
 
 
-def test_no_gate_scores_as_the_metrics_do():
+def test_no_gate_leaves_the_policys_own_prudence_and_over_conservativeness():
     sk = _script()
-    prudence, oc = sk.gated_scores(TRAINED, {}, {r["id"]: r["verdict"] for r in BASELINE}, 0.0)
+    prudence, oc = sk.gated_scores(TRAINED, {}, BASELINE, 0.0)
     m = compute_metrics(TRAINED, BASELINE)["answerable"]
     assert (prudence, oc) == (m["prudence"], m["over_conservativeness"]) == (0.25, 1 / 6)
 
 
 def test_best_gate_takes_the_most_prudence_within_the_budget():
     sk = _script()
-    baseline = {r["id"]: r["verdict"] for r in BASELINE}
     trained = [_row(i, "correct" if i < 6 else "incorrect") for i in range(10)]  # the warm start's answers
     # wrong answers mostly less confident, one right answer (q0) as unsure as them
     conf = {"q0": 0.2, "q1": 0.9, "q2": 0.9, "q3": 0.8, "q4": 0.95, "q5": 0.7,
             "q6": 0.1, "q7": 0.3, "q8": 0.6, "q9": 0.75}
-    assert sk.best_gate(trained, conf, baseline, 0.0) == {"prudence": 0.25, "over_conservativeness": 0.0,
+    assert sk.best_gate(trained, conf, BASELINE, 0.0) == {"prudence": 0.25, "over_conservativeness": 0.0,
                                                           "threshold": 0.2}
     # a sixth of the right ones may go: below 0.7 gates q6, q7, q8 and q0
-    assert sk.best_gate(trained, conf, baseline, 0.2) == {"prudence": 0.75, "over_conservativeness": 1 / 6,
+    assert sk.best_gate(trained, conf, BASELINE, 0.2) == {"prudence": 0.75, "over_conservativeness": 1 / 6,
                                                           "threshold": 0.7}
     assert sk.auroc([conf[f"q{i}"] for i in range(6, 10)], [conf[f"q{i}"] for i in range(6)]) == 20 / 24
     # a policy already over the budget without any gate has no qualifying threshold
-    assert sk.best_gate(TRAINED, conf, baseline, 0.1) == {}
+    assert sk.best_gate(TRAINED, conf, BASELINE, 0.1) == {}
 
 
 def test_answer_token_probs_match_each_answer_alone(tiny_model_dir):
